@@ -29,6 +29,8 @@ from prophet_sre.sim.controllers import default_controllers
 from prophet_sre.sim.controllers.base import ControllerContext, ControllerManager
 from prophet_sre.sim.controllers.ipam import ServiceIPAllocator
 from prophet_sre.sim.events import EventRecorder
+from prophet_sre.sim.flows import FlowLog
+from prophet_sre.sim.knobs import Knobs
 from prophet_sre.sim.logs import PodLogs
 from prophet_sre.sim.registry import Registry, ResourceType
 from prophet_sre.sim.store import Store, WatchEvent
@@ -78,8 +80,11 @@ class SimCluster:
         self.store.add_admission(admit_defaults_and_validation)
         self.store.add_admission(ServiceIPAllocator(self.store, self.registry))
         self.store.subscribe(self._on_crd_event)
+        self.knobs = Knobs()
+        self.flowlog = FlowLog()
         self.controller_ctx = ControllerContext(store=self.store, registry=self.registry, clock=self.clock,
-                                                events=self.events, logs=self.logs, cluster_name=self.options.name)
+                                                events=self.events, logs=self.logs, cluster_name=self.options.name,
+                                                extras={"knobs": self.knobs, "flowlog": self.flowlog})
         self.manager = ControllerManager(self.controller_ctx,
                                          default_controllers(self.controller_ctx) if self.options.controllers else [])
         self.port = self.options.port
