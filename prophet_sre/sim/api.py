@@ -9,6 +9,7 @@ copy-on-write, so a failed handler cannot leave a half-written object behind).
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,6 +74,12 @@ class ApiContext:
             return {**obj, "apiVersion": rt.api_version}
         return obj
 
+    def mint_service_account_token(self, namespace: str, name: str, uid: str) -> str:
+        """A bearer token for `system:serviceaccount:<ns>:<name>` (what `kubectl create token` returns)."""
+        value = "sim." + secrets.token_urlsafe(24)
+        self.tokens[value] = rbac.service_account_user(namespace, name, uid)
+        return value
+
     def review(self, call: handlers.Call, body: dict[str, Any]) -> dict[str, Any]:
         assert self.authorizer is not None
         return rbac_review.review(call.rt.kind, body, call.user, self.authorizer, call.info.namespace,
@@ -100,6 +107,8 @@ def _resource_handler(info: RequestInfo, method: str) -> Handler | None:
         return subresources.binding
     if sub == "finalize" and info.verb == "update":
         return subresources.finalize
+    if sub == "token" and info.verb == "create":
+        return subresources.token
     return None
 
 

@@ -21,7 +21,7 @@ import uvicorn
 import yaml
 
 from prophet_sre.errors import SimError
-from prophet_sre.sim import bootstrap, defaults, rbac, validation
+from prophet_sre.sim import bootstrap, control, defaults, rbac, validation
 from prophet_sre.sim import status as st
 from prophet_sre.sim.api import ADMIN, ApiContext, SimApiApp
 from prophet_sre.sim.clock import SimClock
@@ -29,10 +29,13 @@ from prophet_sre.sim.controllers import default_controllers
 from prophet_sre.sim.controllers.base import ControllerContext, ControllerManager
 from prophet_sre.sim.controllers.ipam import ServiceIPAllocator
 from prophet_sre.sim.events import EventRecorder
+from prophet_sre.sim.faults import FaultEngine
 from prophet_sre.sim.flows import FlowLog
 from prophet_sre.sim.knobs import Knobs
 from prophet_sre.sim.logs import PodLogs
 from prophet_sre.sim.registry import Registry, ResourceType
+from prophet_sre.sim.scenario import apply as scenario_apply
+from prophet_sre.sim.scenario.apply import Loaded
 from prophet_sre.sim.store import Store, WatchEvent
 from prophet_sre.sim.tls import ServingCert, make_serving_cert
 
@@ -50,6 +53,8 @@ class ClusterOptions:
     tls: bool = True
     """Serve HTTPS (client-go sends bearer tokens only over TLS); the CA goes into the kubeconfig."""
     extra: dict[str, Any] = field(default_factory=dict)
+    scenarios: list[Path] = field(default_factory=list)
+    """Scenario files (sim/scenario) applied right after bootstrap, before the controllers start."""
 
 
 def admit_defaults_and_validation(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None,
@@ -67,10 +72,11 @@ def admit_defaults_and_validation(rt: ResourceType, obj: dict[str, Any], old: di
 class SimCluster:
     """A simulated Kubernetes cluster serving the real REST API on 127.0.0.1."""
 
-    def __init__(self, options: ClusterOptions | None = None) -> None:
+    def __init__(self, options: ClusterOptions | None = None, *, clock: SimClock | None = None) -> None:
         self.options = options or ClusterOptions()
         self.registry = Registry()
-        self.clock = SimClock(speed=self.options.speed)
+        # fleet: several clusters share one clock so their timestamps and timers line up (sim/fleet)
+        self.clock = clock if clock is not None else SimClock(speed=self.options.speed)
         self.store = Store(self.registry, self.clock)
         self.logs = PodLogs()
         self.events = EventRecorder(self.store, self.registry, self.clock)
@@ -85,8 +91,12 @@ class SimCluster:
         self.controller_ctx = ControllerContext(store=self.store, registry=self.registry, clock=self.clock,
                                                 events=self.events, logs=self.logs, cluster_name=self.options.name,
                                                 extras={"knobs": self.knobs, "flowlog": self.flowlog})
-        self.manager = ControllerManager(self.controller_ctx,
-                                         default_controllers(self.controller_ctx) if self.options.controllers else [])
+        # scenario faults fire on the manager's sim-clock timers (sim/faults.py)
+        self.faults = FaultEngine(self.controller_ctx, self.knobs)
+        self.scenarios: list[Loaded] = []
+        self.manager = ControllerManager(self.controller_ctx, [
+            *(default_controllers(self.controller_ctx) if self.options.controllers else []), self.faults.controller])
+        self.ctx.extra_routes.extend(control.routes(self))  # /sim/v1/ control API (sim/control.py)
         self.port = self.options.port
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -164,6 +174,8 @@ class SimCluster:
             self.port = _free_port(self.options.host)
         self.ctx.server_address = f"{self.options.host}:{self.port}"
         self.bootstrap()
+        for path in self.options.scenarios:  # all-or-nothing per file; raises InvalidInput/SimError
+            scenario_apply.load_file(self, path)
         self._thread = threading.Thread(target=self._run, name=f"sim-{self.options.name}", daemon=True)
         self._thread.start()
         if not self._started.wait(timeout_s) or self._error is not None:

@@ -8,6 +8,7 @@ import orjson
 import yaml
 from starlette.responses import Response
 
+from prophet_sre.sim import protobuf
 from prophet_sre.sim import status as st
 
 JSON = "application/json"
@@ -27,9 +28,14 @@ def media_type(content_type: str | None) -> str:
 
 
 def decode_body(raw: bytes, content_type: str | None, *, allow_list: bool = False) -> Any:
-    """Parse a JSON or YAML request body into an object; a malformed body is a 400, never a 500."""
+    """Parse a JSON, YAML or Kubernetes-protobuf request body into an object; a malformed body is a 400."""
     ct = media_type(content_type)
-    if ct in ("application/vnd.kubernetes.protobuf", "application/cbor"):
+    if ct == protobuf.MEDIA_TYPE:  # kubectl create/drain/auth send these only as protobuf
+        try:
+            return protobuf.decode_k8s_protobuf(raw)
+        except protobuf.ProtobufError as e:
+            raise st.bad_request(f"the body of the request could not be decoded as protobuf: {e}") from e
+    if ct == "application/cbor":
         raise st.unsupported_media_type(ct, "application/json, application/yaml")
     if not raw.strip():
         raise st.bad_request("Object 'Kind' is missing in '{}'" if not allow_list else "empty request body")

@@ -15,7 +15,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from prophet_sre.sim import codec, patch, rbac_review, selectors, tables, validation
+from prophet_sre.sim import codec, patch, selectors, tables, validation
 from prophet_sre.sim import status as st
 from prophet_sre.sim.registry import VIRTUAL_KINDS, ResourceType
 from prophet_sre.sim.requestinfo import RequestInfo, truthy
@@ -198,12 +198,7 @@ async def create(call: Call) -> Response:
     raw = await call.request.body()
     ctype = call.request.headers.get("content-type")
     if call.rt.kind in VIRTUAL_KINDS:
-        # kubectl posts the review kinds only as protobuf
-        if codec.media_type(ctype) == "application/vnd.kubernetes.protobuf":
-            body = rbac_review.decode_review_protobuf(raw)
-        else:
-            body = codec.decode_body(raw, ctype)
-        return codec.json_response(call.ctx.review(call, body), 201)
+        return codec.json_response(call.ctx.review(call, codec.decode_body(raw, ctype)), 201)
     body = codec.decode_body(raw, ctype)
     _check_body_identity(call, body)
     warn = check_field_validation(call, body)

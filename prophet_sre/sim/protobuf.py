@@ -1,9 +1,11 @@
 """Kubernetes protobuf request bodies, decoded into the JSON dicts the rest of the sim works on.
 
 kubectl sends some bodies only as `application/vnd.kubernetes.protobuf`, with no JSON fallback: every
-`kubectl create <subcommand>`, the evictions of `kubectl drain`, `kubectl create token` and the review
-kinds of `kubectl auth can-i`/`whoami`. A server that cannot read them is told apart at once, so this
-module reads them - and only reads them: responses stay JSON (client-go decodes by the response type).
+`kubectl create <subcommand>` (`create token` included) and the review kinds of `kubectl auth
+can-i`/`whoami`; other client-go programs post built-in kinds such as policy/v1 Evictions the same way
+(kubectl 1.37's own `drain` happens to send its evictions as JSON). A server that cannot read them is
+told apart at once, so this module reads them - and only reads them: responses stay JSON (client-go
+decodes by the response Content-Type).
 
 The format is the one kube-apiserver speaks: the 4-byte prefix `k8s\\x00`, then a `runtime.Unknown`
 envelope (typeMeta{apiVersion=1, kind=2}=1, raw=2, contentEncoding=3, contentType=4) whose `raw` is the
@@ -18,7 +20,7 @@ same Go object would give:
   exactly "non-nil" for the pointers;
 * embedded messages kept even when empty (encoding/json never omits a struct: `status: {}`);
 * the well-known types as their JSON forms: Quantity -> its string, IntOrString -> int or str,
-  Time/MicroTime -> RFC 3339 (a zero Time is left out rather than `null`), bytes -> base64,
+  Time -> RFC 3339 (a zero Time is left out rather than `null`), bytes -> base64,
   FieldsV1 -> the embedded JSON, ExtraValue -> a list of strings.
 
 A field number the tables do not know is an error naming the message and the number, never a silent
@@ -29,7 +31,6 @@ drop: a gap in the tables must show up, not lose data. Malformed input of any ki
 from __future__ import annotations
 
 import base64
-import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -43,9 +44,11 @@ MAGIC = b"k8s\x00"
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 
 _VARINT, _FIXED64, _BYTES, _FIXED32 = 0, 1, 2, 5
-_SCALARS = frozenset({"s", "i32", "i64", "b", "by", "f64"})
-_NUMERIC = frozenset({"i32", "i64", "b", "f64"})
+_SCALARS = frozenset({"s", "i32", "i64", "b", "by"})
+_NUMERIC = frozenset({"i32", "i64", "b"})
+"""Kinds carried as varints (Kubernetes messages have no floating-point or fixed-width fields)."""
 _MAX_DEPTH = 64
+_RETIRED = "-"
 
 
 class ProtobufError(ValueError):
@@ -125,7 +128,7 @@ class Field:
     number: int
     name: str
     kind: str
-    """A scalar (s, i32, i64, b, by, f64), a well-known type (q, ios, t, mt, fv, xs) or a message name."""
+    """A scalar (s, i32, i64, b, by), a well-known type (q, ios, t, fv, xs), `-` or a message name."""
     repeated: bool = False
     mapped: bool = False
     """A `map<string, kind>` (repeated entries key=1, value=2), a JSON object."""
@@ -153,6 +156,9 @@ def parse_field(number: int, spec: str, message: str) -> Field:
     return Field(number, name, kind, repeated, mapped, inline, keep)
 
 
+_KNOWN_KINDS = _SCALARS | {"q", "ios", "t", "fv", "xs", _RETIRED}
+
+
 def parse_table(message: str, text: str) -> dict[int, Field]:
     """A message table: whitespace-separated `number:name[:type]` entries, in Go struct order."""
     fields: dict[int, Field] = {}
@@ -164,44 +170,45 @@ def parse_table(message: str, text: str) -> dict[int, Field]:
     return fields
 
 
-SCHEMAS: dict[str, dict[int, Field]] = {name: parse_table(name, text) for name, text in MESSAGES.items()}
+def _build(messages: dict[str, str]) -> dict[str, dict[int, Field]]:
+    """Parse every table and check that each message type a field names has a table of its own."""
+    schemas = {name: parse_table(name, text) for name, text in messages.items()}
+    for name, fields in schemas.items():
+        for f in fields.values():
+            if f.kind not in _KNOWN_KINDS and f.kind not in schemas:
+                raise ValueError(f"protobuf table {name}.{f.name} names unknown message {f.kind}")
+    return schemas
+
+
+SCHEMAS: dict[str, dict[int, Field]] = _build(MESSAGES)
+"""Every message table, parsed: message name -> field number -> `Field`."""
 
 # ------------------------------------------------------------------------------------------ decoding
 
 
 def _expect(msg: str, f: Field, wire: int) -> None:
     """Reject a wire type that cannot carry the field's kind (packed repeated numbers come as bytes)."""
-    if f.mapped or f.inline or f.kind not in _NUMERIC:
+    if f.kind == _RETIRED:
+        return
+    if f.mapped or f.kind not in _NUMERIC:
         ok = wire == _BYTES
-    elif f.kind == "f64":
-        ok = wire == _FIXED64 or (f.repeated and wire == _BYTES)
     else:
         ok = wire == _VARINT or (f.repeated and wire == _BYTES)
     if not ok:
         raise ProtobufError(f"{msg}: field {f.number} ({f.name}) has wire type {wire}, which cannot carry it")
 
 
-def _number(kind: str, raw: int) -> Any:
-    if kind == "i32":
-        return _signed(raw, 32)
-    if kind == "i64":
-        return _signed(raw, 64)
+def _number(kind: str, raw: int) -> int | bool:
+    """A varint as the field's Go type: int32/int64 (sign-extended, truncated like Go) or bool."""
     if kind == "b":
         return raw != 0
-    return _float(raw)
+    return _signed(raw, 32 if kind == "i32" else 64)
 
 
-def _float(raw: int) -> float:
-    return float(struct.unpack("<d", raw.to_bytes(8, "little"))[0])
-
-
-def _packed(msg: str, f: Field, raw: bytes) -> list[Any]:
-    """The values of a packed repeated numeric field."""
-    if f.kind == "f64":
-        if len(raw) % 8:
-            raise ProtobufError(f"{msg}: packed field {f.number} ({f.name}) is not a whole number of doubles")
-        return [_float(int.from_bytes(raw[i:i + 8], "little")) for i in range(0, len(raw), 8)]
-    out, i = [], 0
+def _packed(msg: str, f: Field, raw: bytes) -> list[int | bool]:
+    """The values of a packed repeated numeric field (proto2 writes them unpacked; accept both)."""
+    out: list[int | bool] = []
+    i = 0
     while i < len(raw):
         value, i = _varint(raw, i, f"{msg}.{f.name}")
         out.append(_number(f.kind, value))
@@ -244,18 +251,18 @@ def _int_or_string(raw: bytes) -> int | str:
     raise ProtobufError(f"IntOrString: impossible type {kind}")
 
 
-def _timestamp(raw: bytes, msg: str, micro: bool) -> str | None:
-    """metav1.Time/MicroTime (seconds=1, nanos=2) as RFC 3339 in UTC; an empty message is the zero time."""
+def _timestamp(raw: bytes) -> str | None:
+    """metav1.Time (seconds=1, nanos=2) as JSON writes it: RFC 3339 in UTC, whole seconds; an empty
+    message is Go's zero time, which JSON writes as null and is left out here."""
     if not raw:
         return None
-    f = _sub(raw, msg, {1: ("seconds", _VARINT), 2: ("nanos", _VARINT)})
+    f = _sub(raw, "Time", {1: ("seconds", _VARINT), 2: ("nanos", _VARINT)})
     seconds, nanos = _signed(f.get("seconds", 0), 64), _signed(f.get("nanos", 0), 32)
     try:
         t = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds, microseconds=nanos // 1000)
     except OverflowError as e:
-        raise ProtobufError(f"{msg}: seconds {seconds} is out of range") from e
-    text = f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
-    return f"{text}.{t.microsecond:06d}Z" if micro else f"{text}Z"
+        raise ProtobufError(f"Time: seconds {seconds} is out of range") from e
+    return f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}Z"
 
 
 def _fields_v1(raw: bytes) -> Any:
@@ -281,8 +288,7 @@ def _extra_value(raw: bytes) -> list[str]:
 _WELL_KNOWN: dict[str, Callable[[bytes], Any]] = {
     "q": _quantity,
     "ios": _int_or_string,
-    "t": lambda raw: _timestamp(raw, "Time", micro=False),
-    "mt": lambda raw: _timestamp(raw, "MicroTime", micro=True),
+    "t": _timestamp,
     "fv": _fields_v1,
     "xs": _extra_value,
 }
@@ -312,7 +318,7 @@ def _map_entry(msg: str, f: Field, raw: bytes, depth: int) -> tuple[str, Any]:
             assert isinstance(item, bytes)
             key = _text(item)
         elif f.kind in _NUMERIC:
-            if wire != (_FIXED64 if f.kind == "f64" else _VARINT):
+            if wire != _VARINT:
                 raise ProtobufError(f"{where}: value has wire type {wire}")
             assert isinstance(item, int)
             value = _number(f.kind, item)
@@ -342,7 +348,7 @@ def decode_message(message: str, raw: bytes, *, _depth: int = 0) -> dict[str, An
         seen.setdefault(num, []).append(value)
     out: dict[str, Any] = {}
     for num, f in schema.items():
-        if num not in seen:
+        if num not in seen or f.kind == _RETIRED:
             continue
         values = seen[num]
         if f.mapped:
@@ -364,11 +370,10 @@ def decode_message(message: str, raw: bytes, *, _depth: int = 0) -> dict[str, An
             if f.keep_zero or value:
                 out[f.name] = value
         else:
-            # a message repeated on the wire is merged, which is what decoding the concatenation does
-            joined = b"".join(v for v in values if isinstance(v, bytes)) if f.kind not in _SCALARS \
-                else values[-1]
-            assert isinstance(joined, bytes)
-            value = _value(f.kind, joined, _depth)
+            # a scalar seen twice keeps the last value; a message seen twice is merged, which is
+            # exactly what decoding the concatenation of its occurrences does
+            chunks = [v for v in values if isinstance(v, bytes)]
+            value = _value(f.kind, chunks[-1] if f.kind in _SCALARS else b"".join(chunks), _depth)
             if f.inline:
                 out.update(value)
             elif value is not None and (f.keep_zero or f.kind not in _SCALARS or value != ""):

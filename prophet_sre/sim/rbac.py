@@ -18,8 +18,7 @@ Role/RoleBinding/ClusterRole/ClusterRoleBinding changes (`RbacGeneration.on_even
 store events); the index is rebuilt only when the counter moves. Without `generation` the index is
 rebuilt on every call: always correct, but slow.
 
-kubectl posts the review kinds (`auth can-i`, `auth can-i --list`, `auth whoami`) only as protobuf, so
-`decode_review_protobuf` reads those bodies into the dicts `review` takes; nothing else needs protobuf.
+The review resources themselves (`auth can-i`, `auth whoami`) are computed in `rbac_review.py`.
 """
 
 from __future__ import annotations

@@ -7,10 +7,11 @@ takes. Split from `rbac.py`, which holds the authorizer itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from prophet_sre.sim import protobuf
 from prophet_sre.sim.clock import rfc3339
 from prophet_sre.sim.rbac import (
     AUTHN_GROUP,
@@ -179,105 +180,27 @@ def review(kind: str, body: Mapping[str, Any], requester: UserInfo, authorizer: 
 
 REVIEW_KINDS = ("SelfSubjectAccessReview", "SubjectAccessReview", "LocalSubjectAccessReview",
                 "SelfSubjectRulesReview", "SelfSubjectReview")
-PROTOBUF = "application/vnd.kubernetes.protobuf"
-_PB_MAGIC = b"k8s\x00"
-_PbSchema = dict[int, tuple[str, Any]]
-_PB_REQUIREMENT: _PbSchema = {1: ("key", "s"), 2: ("operator", "s"), 3: ("values", "rs")}
-_PB_SELECTOR: _PbSchema = {1: ("rawSelector", "s"), 2: ("requirements", ("rm", _PB_REQUIREMENT))}
-_PB_RESOURCE_ATTRS: _PbSchema = {1: ("namespace", "s"), 2: ("verb", "s"), 3: ("group", "s"), 4: ("version", "s"),
-                                 5: ("resource", "s"), 6: ("subresource", "s"), 7: ("name", "s"),
-                                 8: ("fieldSelector", _PB_SELECTOR), 9: ("labelSelector", _PB_SELECTOR)}
-_PB_NON_RESOURCE_ATTRS: _PbSchema = {1: ("path", "s"), 2: ("verb", "s")}
-_PB_META: _PbSchema = {1: ("name", "s"), 2: ("generateName", "s"), 3: ("namespace", "s"), 5: ("uid", "s"),
-                       6: ("resourceVersion", "s"), 11: ("labels", ("map", "s")), 12: ("annotations", ("map", "s"))}
-_PB_SELF_SPEC: _PbSchema = {1: ("resourceAttributes", _PB_RESOURCE_ATTRS),
-                            2: ("nonResourceAttributes", _PB_NON_RESOURCE_ATTRS)}
-_PB_SUBJECT_SPEC: _PbSchema = {**_PB_SELF_SPEC, 3: ("user", "s"), 4: ("groups", "rs"),
-                               5: ("extra", ("map", {1: ("items", "rs")})), 6: ("uid", "s")}
-_PB_SPECS: dict[str, _PbSchema] = {
-    "SelfSubjectAccessReview": _PB_SELF_SPEC, "SubjectAccessReview": _PB_SUBJECT_SPEC,
-    "LocalSubjectAccessReview": _PB_SUBJECT_SPEC, "SelfSubjectRulesReview": {1: ("namespace", "s")},
-}
-
-
-def _pb_fields(b: bytes) -> Iterator[tuple[int, Any]]:
-    """(field number, value) pairs of one protobuf message: ints for varints, bytes otherwise."""
-    i, n = 0, len(b)
-
-    def varint() -> int:
-        nonlocal i
-        out = shift = 0
-        while True:
-            if i >= n:
-                raise ValueError("truncated varint")
-            c = b[i]
-            i += 1
-            out |= (c & 0x7F) << shift
-            shift += 7
-            if c < 0x80:
-                return out
-
-    while i < n:
-        key = varint()
-        wire = key & 7
-        if wire == 0:
-            yield key >> 3, varint()
-        elif wire in (1, 2, 5):
-            size = 8 if wire == 1 else 4 if wire == 5 else varint()
-            if i + size > n:
-                raise ValueError("truncated field")
-            yield key >> 3, b[i:i + size]
-            i += size
-        else:
-            raise ValueError(f"unsupported wire type {wire}")
-
-
-def _pb_decode(b: bytes, schema: _PbSchema) -> dict[str, Any]:
-    """Decode into the JSON shape: empty strings dropped (omitempty), present messages kept even if empty."""
-    out: dict[str, Any] = {}
-    for num, raw in _pb_fields(b):
-        if num not in schema:
-            continue
-        name, typ = schema[num]
-        if typ == "s":
-            if raw:
-                out[name] = raw.decode()
-        elif typ == "rs":
-            out.setdefault(name, []).append(raw.decode())
-        elif isinstance(typ, dict):
-            out[name] = _pb_decode(raw, typ)
-        elif typ[0] == "rm":
-            out.setdefault(name, []).append(_pb_decode(raw, typ[1]))
-        else:  # map entry: key 1, value 2
-            entry = dict(_pb_fields(raw))
-            key, val = entry.get(1, b"").decode(), entry.get(2, b"")
-            value = val.decode() if typ[1] == "s" else _pb_decode(val, typ[1]).get("items", [])
-            out.setdefault(name, {})[key] = value
-    return out
+PROTOBUF = protobuf.MEDIA_TYPE
 
 
 def decode_review_protobuf(raw: bytes) -> dict[str, Any]:
     """A review kind posted as `application/vnd.kubernetes.protobuf`, as the JSON dict `review` takes.
 
-    kubectl (1.3x) sends `auth can-i` and `auth whoami` bodies only as protobuf, so the server must read
-    them. Only the review kinds are understood; anything else is a 415 like a server without protobuf.
+    kubectl (1.3x) sends `auth can-i` and `auth whoami` bodies only as protobuf. The decoding is the
+    project's one protobuf decoder (`protobuf.py`); this keeps the review-only contract on top of it:
+    anything but a review kind (or a wrapped/encoded body) is a 415 like a server without protobuf, a
+    malformed body a 400, and the client's empty `status` is dropped since the server computes it.
     """
     unsupported = ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
                            "accepted media types include: application/json, application/yaml")
-    if not raw.startswith(_PB_MAGIC):
+    if not raw.startswith(protobuf.MAGIC):
         raise unsupported
     try:
-        envelope = dict(_pb_fields(raw[len(_PB_MAGIC):]))
-        type_meta = _pb_decode(envelope.get(1, b""), {1: ("apiVersion", "s"), 2: ("kind", "s")})
-        kind = type_meta.get("kind", "")
-        if kind not in REVIEW_KINDS or envelope.get(3) or envelope.get(4):
+        envelope = protobuf.read_envelope(raw)
+        if envelope.kind not in REVIEW_KINDS or envelope.content_encoding or envelope.content_type:
             raise unsupported
-        schema: _PbSchema = {1: ("metadata", _PB_META)}
-        if kind in _PB_SPECS:
-            schema[2] = ("spec", _PB_SPECS[kind])
-        body = _pb_decode(envelope.get(2, b""), schema)
-    except (ValueError, UnicodeDecodeError) as e:
+        body = protobuf.decode_k8s_protobuf(raw)
+    except protobuf.ProtobufError as e:
         raise ApiError(400, "BadRequest", f"the body of the request could not be decoded: {e}") from e
-    return {"kind": kind, "apiVersion": type_meta.get("apiVersion", ""), **body}
-
-
+    body.pop("status", None)
+    return body

@@ -146,6 +146,17 @@ def _meta(obj: dict[str, Any]) -> dict[str, Any]:
     return m
 
 
+_OMITEMPTY_META = ("labels", "annotations", "ownerReferences", "finalizers", "managedFields")
+
+
+def _drop_empty_meta(meta: dict[str, Any]) -> None:
+    """ObjectMeta's maps and lists are `omitempty`: a real server never stores or returns `labels: {}` or
+    `ownerReferences: []` (e.g. after `kubectl label x key-` or the GC orphaning a dependent)."""
+    for k in _OMITEMPTY_META:
+        if k in meta and meta[k] in ({}, [], None):
+            del meta[k]
+
+
 def encode_continue(rv: int, key: Key) -> str:
     return base64.urlsafe_b64encode(orjson.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": list(key)})).decode()
 
@@ -219,6 +230,7 @@ class Store:
     def _admit(self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, op: str) -> None:
         for fn in self._admission:
             fn(rt, obj, old, op)
+        _drop_empty_meta(_meta(obj))
 
     # -- reads ---------------------------------------------------------------------------------
     def get(self, rt: ResourceType, namespace: str, name: str) -> dict[str, Any]:
@@ -317,7 +329,7 @@ class Store:
             if not ns:
                 raise st.bad_request("the namespace of the provided object does not match the namespace sent on "
                                      "the request")
-            self._check_namespace_open(rt, ns)
+            self._check_namespace_open(rt, ns, str(meta.get("name") or ""))
         else:
             meta.pop("namespace", None)
         with self._lock:
@@ -353,15 +365,16 @@ class Store:
         self._notify([ev])
         return obj
 
-    def _check_namespace_open(self, rt: ResourceType, ns: str) -> None:
+    def _check_namespace_open(self, rt: ResourceType, ns: str, name: str = "") -> None:
         ns_rt = self.registry.get("", "v1", "namespaces")
         assert ns_rt is not None
         nso = self.try_get(ns_rt, "", ns)
         if nso is None:
             raise st.ApiError(404, "NotFound", f'namespaces "{ns}" not found', {"name": ns, "kind": "namespaces"})
         if nso["metadata"].get("deletionTimestamp") and rt.kind not in ("Event",):
-            raise st.forbidden(f'{rt.plural} "{"" }" is forbidden: unable to create new content in namespace {ns} '
-                               "because it is being terminated")
+            # NamespaceLifecycle admission: NewForbidden(qualified resource, name as sent - empty for generateName)
+            raise st.forbidden(f'{rt.qualified} "{name}" is forbidden: unable to create new content in namespace '
+                               f"{ns} because it is being terminated", rt, name)
 
     def update(self, rt: ResourceType, obj: dict[str, Any], *, subresource: str = "", dry_run: bool = False,
                check_rv: bool = True) -> dict[str, Any]:
@@ -380,6 +393,8 @@ class Store:
                 raise st.conflict(rt, name)
             new = self._merge_for_update(rt, old, obj, subresource)
             self._admit(rt, new, old, "UPDATE")
+            if _unchanged(old, new):
+                return old  # GuaranteedUpdate writes nothing: same resourceVersion, no watch event
             if dry_run:
                 return new
             events = self._write_or_finalize(rt, new, old)
@@ -427,8 +442,10 @@ class Store:
         """Store an update; if it removed the last finalizer of a terminating object, remove the object."""
         meta = new["metadata"]
         had = bool(old["metadata"].get("finalizers")) or _namespace_finalizers(rt, old)
+        # shouldDeleteDuringUpdate: only once the grace period is over (a terminating pod's kubelet is
+        # still to confirm the kill while deletionGracePeriodSeconds > 0)
         if (had and meta.get("deletionTimestamp") and not meta.get("finalizers")
-                and not _namespace_finalizers(rt, new)):
+                and not _namespace_finalizers(rt, new) and not meta.get("deletionGracePeriodSeconds")):
             ev1 = self._commit(rt, "MODIFIED", new, old)
             gone = copy.deepcopy(new)
             return [ev1, self._commit(rt, "DELETED", gone, new)]
@@ -495,13 +512,24 @@ class Store:
         return new
 
     def finalize_delete(self, rt: ResourceType, namespace: str, name: str) -> None:
-        """Remove an object whose termination is complete (kubelet after grace, namespace controller)."""
+        """Remove an object whose termination is complete (kubelet after grace, namespace controller).
+
+        This is the kubelet's final `DELETE gracePeriodSeconds=0`: an object that still carries finalizers
+        is not removed but only gets `deletionGracePeriodSeconds: 0`; the update that takes off its last
+        finalizer then removes it (`_write_or_finalize`), as kube-apiserver does.
+        """
         with self._lock:
             old = self.try_get(rt, namespace, name)
             if old is None:
                 return
             new = copy.deepcopy(old)
-            events = [self._commit(rt, "DELETED", new, old)]
+            if old["metadata"].get("finalizers"):
+                if old["metadata"].get("deletionGracePeriodSeconds") == 0:
+                    return
+                new["metadata"]["deletionGracePeriodSeconds"] = 0
+                events = [self._commit(rt, "MODIFIED", new, old)]
+            else:
+                events = [self._commit(rt, "DELETED", new, old)]
         self._notify(events)
 
     def compact(self, rv: int | None = None) -> int:
@@ -582,6 +610,19 @@ def _spec_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
         if old.get(k) != new.get(k):
             return True
     return False
+
+
+def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "resourceVersion"}
+    if meta.get("managedFields"):
+        meta["managedFields"] = [{k: v for k, v in e.items() if k != "time"} if isinstance(e, dict) else e
+                                 for e in meta["managedFields"]]
+    return {**obj, "metadata": meta}
+
+
+def _unchanged(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether an update would store the same object (managedFields timestamps alone do not count)."""
+    return _comparable(old) == _comparable(new)
 
 
 def _namespace_finalizers(rt: ResourceType, obj: dict[str, Any]) -> bool:

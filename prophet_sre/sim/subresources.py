@@ -248,3 +248,30 @@ async def finalize(call: Call) -> Response:
     upd.setdefault("spec", {})["finalizers"] = list((body.get("spec") or {}).get("finalizers") or [])
     obj = store.update(call.rt, upd, check_rv=False)
     return Response(orjson.dumps(obj), media_type=codec.JSON)
+
+
+# -- serviceaccounts/token ------------------------------------------------------------------------------
+async def token(call: Call) -> Response:
+    """TokenRequest: mint a bearer token that authenticates as the service account (RBAC applies)."""
+    body = codec.decode_body(await call.request.body(), call.request.headers.get("content-type"))
+    store, ns, name = call.ctx.store, call.info.namespace, call.info.name
+    sa = store.get(call.rt, ns, name)
+    spec = dict(body.get("spec") or {})
+    try:
+        ttl = int(spec.get("expirationSeconds") or 3600)
+    except (TypeError, ValueError) as e:
+        raise st.bad_request("spec.expirationSeconds must be an integer") from e
+    if ttl < 600:
+        raise st.ApiError(422, "Invalid", 'TokenRequest.authentication.k8s.io "" is invalid: '
+                          "spec.expirationSeconds: Invalid value: %d: may not specify a duration less than 10 minutes"
+                          % ttl)
+    spec["expirationSeconds"] = ttl
+    spec.setdefault("audiences", ["https://kubernetes.default.svc.cluster.local"])
+    value = call.ctx.mint_service_account_token(ns, name, sa["metadata"].get("uid", ""))
+    expires = call.ctx.clock.now() + timedelta(seconds=ttl)
+    return codec.json_response({
+        "kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
+        "metadata": {"name": name, "namespace": ns, "creationTimestamp": None},
+        "spec": spec,
+        "status": {"token": value, "expirationTimestamp": expires.strftime("%Y-%m-%dT%H:%M:%SZ")},
+    }, 201)

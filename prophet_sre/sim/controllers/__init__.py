@@ -17,9 +17,12 @@ from prophet_sre.sim.controllers.ipam import ServiceIPAllocator
 from prophet_sre.sim.controllers.kubelet import KubeletController
 from prophet_sre.sim.controllers.namespace import NamespaceController
 from prophet_sre.sim.controllers.nodestatus import NodeStatusController
+from prophet_sre.sim.controllers.quota import ResourceQuotaController
 from prophet_sre.sim.controllers.replicaset import ReplicaSetController
 from prophet_sre.sim.controllers.runtime import ContainerRuntime, DefaultRuntime, PullResult, RunPlan
 from prophet_sre.sim.controllers.scheduler import SchedulerController
+from prophet_sre.sim.controllers.statefulset import StatefulSetController
+from prophet_sre.sim.controllers.volume import PersistentVolumeController
 
 __all__ = [
     "ContainerRuntime", "Controller", "ControllerContext", "ControllerManager", "DefaultRuntime",
@@ -33,11 +36,14 @@ def default_controllers(ctx: ControllerContext) -> list[Controller]:
         NamespaceController(ctx),
         DeploymentController(ctx),
         ReplicaSetController(ctx),
+        StatefulSetController(ctx),
+        PersistentVolumeController(ctx),
         SchedulerController(ctx),
         KubeletController(ctx),
         NodeStatusController(ctx),
         EndpointsController(ctx),
         EndpointSliceController(ctx),
         DisruptionController(ctx),
+        ResourceQuotaController(ctx),
         GarbageCollector(ctx),
     ]

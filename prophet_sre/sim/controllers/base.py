@@ -110,6 +110,15 @@ class ControllerManager:
         self.errors = 0
         ctx.store.subscribe(self._on_event)
 
+    def add(self, controller: Controller) -> None:
+        """Register one more controller before `start` (how sim/fleet plugs its controller into a cluster)."""
+        controller.manager = self
+        self.controllers.append(controller)
+        self._queues[controller.name] = {}
+        self._names[controller.name] = controller
+        for sk in controller.watches:
+            self._by_key.setdefault(sk, []).append(controller)
+
     def _on_event(self, ev: WatchEvent) -> None:
         for c in self._by_key.get(ev.storage_key, ()):
             try:

@@ -104,8 +104,8 @@ class KubeletController(Controller):
         run = self.runs.get(uid)
         now = self.ctx.clock.elapsed()
         if run is None:
-            if is_terminal(pod):
-                return None
+            if is_terminal(pod) or (is_deleting(pod) and pod["metadata"].get("deletionGracePeriodSeconds") == 0):
+                return None  # finished, or already killed and only held by finalizers
             run = self.runs[uid] = self._accept(pod, node, now)
         if is_deleting(pod):
             # No status writes while terminating: the store finalizes a deleting object on any update

@@ -7,13 +7,18 @@ the process exits, with which code, when it becomes ready, and what it prints. T
 says "every image exists, every server starts and stays healthy, every batch container finishes";
 a behaviour model (image catalog, crashes, OOM kills, failing probes) replaces it through
 `ControllerContext.extras["container_runtime"]` without touching the kubelet.
+
+A runtime whose containers change while they run (memory grows until an OOM kill, a probe path
+answers 404, a script prints a line every 10 s) returns a `Process` in the plan: the kubelet asks it
+when its next change is due, what happened up to a time, and how each probe of the pod spec fares.
+The kubelet keeps the mechanics (probe periods and thresholds, events, restarts), the process the facts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from prophet_sre.sim.controllers.common import hex_digest
 
@@ -28,6 +33,73 @@ class PullResult:
     size_bytes: int
     error: str = ""
     """Empty on success; else the runtime's message (shown in `Failed to pull image "x": <error>`)."""
+
+
+@dataclass(frozen=True)
+class ProbeOutcome:
+    """One probe run. `message` is the prober's text for a failure (`HTTP probe failed with statuscode: 404`)."""
+
+    ok: bool
+    message: str = ""
+    errored: bool = False
+    """The probe could not run at all (exec of a missing binary): `... probe errored and resulted in ...`."""
+    stable: bool = True
+    """The same result holds until something outside pokes the pod (no need to probe a healthy container
+    every period just to learn nothing)."""
+    lines: tuple[tuple[float, str], ...] = ()
+    """Log lines the request caused (an access log line), as (seconds since start, text)."""
+
+
+@dataclass(frozen=True)
+class Exit:
+    code: int
+    reason: str = ""
+    message: str = ""
+    at_s: float = 0.0
+    """Seconds since start when the process exited (the kubelet notices it at its next relist)."""
+
+
+@dataclass(frozen=True)
+class NodeEvent:
+    """An event about the node the process ran on (the kernel's OOM kill line, for instance)."""
+
+    type: str
+    reason: str
+    message: str
+    component: str
+
+
+@dataclass(frozen=True)
+class Advance:
+    """What a process did up to some time: lines printed (seconds since start, text), and its exit."""
+
+    lines: tuple[tuple[float, str], ...] = ()
+    exit: Exit | None = None
+    node_events: tuple[NodeEvent, ...] = ()
+
+
+@dataclass(frozen=True)
+class StopResult:
+    """How the process answers SIGTERM: seconds until it exits, with which code, and its last lines."""
+
+    after_s: float
+    exit_code: int
+    lines: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class Process(Protocol):
+    """One started container instance whose behaviour unfolds over time (all times: seconds since start)."""
+
+    def next_due(self) -> float | None: ...
+
+    def advance(self, alive_s: float) -> Advance: ...
+
+    def probe(self, kind: str, probe: Obj, pod_ip: str, alive_s: float) -> ProbeOutcome: ...
+
+    def stop(self, alive_s: float, grace_s: float) -> StopResult: ...
+
+    def ended(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -46,6 +118,11 @@ class RunPlan:
     """When the startup probe passes (`started: true`)."""
     logs: list[str] = field(default_factory=list)
     """Lines printed at start."""
+    start_error: str = ""
+    """The process could not be started (a missing binary): terminated `StartError`, exit code 128."""
+    process: Process | None = None
+    """The dynamic part (exits, probes, lines over time); None: the static fields above say everything
+    and every probe succeeds."""
 
 
 class ContainerRuntime(Protocol):

@@ -26,6 +26,7 @@ from prophet_sre.sim.controllers.common import (
     parse_quantity,
     pod_requests,
 )
+from prophet_sre.sim.controllers.volumebinding import VolumeBinder  # [workloads] VolumeBinding plugin
 from prophet_sre.sim.store import WatchEvent
 
 COMPONENT = "default-scheduler"
@@ -34,7 +35,8 @@ Obj = dict[str, Any]
 
 # Reasons whose nodes preemption cannot help (UnschedulableAndUnresolvable).
 _UNRESOLVABLE = ("node(s) were unschedulable", "node(s) didn't match the requested node name",
-                 "node(s) didn't match Pod's node affinity/selector", "node(s) had untolerated taint")
+                 "node(s) didn't match Pod's node affinity/selector", "node(s) had untolerated taint",
+                 "node(s) had volume node affinity conflict")  # [workloads] last entry: VolumeBinding
 
 
 def _tolerates(tolerations: list[Obj], taint: Obj) -> bool:
@@ -148,6 +150,7 @@ class SchedulerController(Controller):
         self._node_of: dict[tuple[str, str], str] = {}
         self._totals: dict[str, dict[str, float]] = {}  # node -> summed requests (kept incrementally)
         self._infos: dict[str, _NodeInfo] = {}
+        self.volumes = VolumeBinder(ctx)  # [workloads] claims: PreFilter, node affinity, selected-node
         for pod in ctx.store.objects(self.pod_rt):
             self._account(obj_key(pod), pod)
 
@@ -237,8 +240,11 @@ class SchedulerController(Controller):
         reasons: dict[str, int] = {}
         resolvable = 0
         req = pod_requests(pod)
-        for info in nodes:
-            why = self._filter(pod, info, req)
+        vols = self.volumes.check(pod)  # [workloads] VolumeBinding
+        if vols.waiting:  # [workloads] a node was chosen; the provisioner is binding its claims
+            return 1.0
+        for info in [] if vols.error else nodes:  # [workloads] a PreFilter rejection skips the filters
+            why = self._filter(pod, info, req) or vols.node_reasons(info.node)  # [workloads] VolumeBinding filter
             if not why:
                 feasible.append((self._score(info, req), info.name))
                 continue
@@ -250,9 +256,12 @@ class SchedulerController(Controller):
             best = min(feasible, key=lambda t: (-t[0], t[1]))[1]
             self.unschedulable.pop(key, None)  # type: ignore[arg-type]
             self._retry_at.pop(key, None)  # type: ignore[arg-type]
+            if self.volumes.prebind(vols, best):  # [workloads] wait for the claims to bind on `best`
+                return 1.0
             return self._bind(pod, best)
         self.unschedulable[key] = None  # type: ignore[index]
-        self._fail(pod, fit_error(len(nodes), reasons, resolvable))
+        self._fail(pod, vols.message(len(nodes)) if vols.error else  # [workloads] PreFilter message
+                   fit_error(len(nodes), reasons, resolvable))
         now = self.ctx.clock.elapsed()
         due = self._retry_at.get(key)  # type: ignore[arg-type]
         if due is not None and due > now + 1e-6:

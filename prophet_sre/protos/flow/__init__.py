@@ -1,0 +1,1 @@
+"""Generated flow stubs (scripts/gen_protos)."""

@@ -1,0 +1,1 @@
+"""Generated health stubs (scripts/gen_protos)."""

@@ -1,0 +1,1 @@
+"""Generated observer stubs (scripts/gen_protos)."""

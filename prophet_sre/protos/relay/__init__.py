@@ -1,0 +1,1 @@
+"""Generated relay stubs (scripts/gen_protos)."""

@@ -1,0 +1,117 @@
+"""Build the `FlowRecord`s of one tick: what Hubble would have observed for a sampled request.
+
+Per sampled outcome:
+- served HTTP request: SYN (egress, at the client's node), SYN-ACK (reply), L7 REQUEST and RESPONSE
+  (at the server's node: the L7 proxy sits on ingress, so `reporter="server"`) with code and latency;
+- refused (stale endpoint, nothing listening): SYN, then RST-ACK as the reply;
+- dropped: one DROPPED SYN (or UDP datagram) with the drop reason, observed where it was dropped -
+  egress policy and missing service backends at the client's node, ingress policy at the server's;
+- DNS lookup: L7 DNS REQUEST and RESPONSE (query `<svc>.<ns>.svc.cluster.local.`, rcode, answers).
+
+`node_name` is the Kubernetes node name of the observing node. UUIDs, ports and times come from the
+model's seeded RNG, so a seeded run writes the same flows every time.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from prophet_sre.sim.flows import FlowEndpoint, FlowL7, FlowRecord
+
+Service = tuple[str, str] | None
+
+
+class FlowWriter:
+    """Collects one tick's records; `records` are sorted by time when the tick ends."""
+
+    def __init__(self, rng: random.Random, start: datetime, dt: float) -> None:
+        self.rng = rng
+        self.start = start
+        self.dt = dt
+        self.records: list[FlowRecord] = []
+
+    def _t(self) -> float:
+        return self.rng.random() * self.dt
+
+    def _time(self, offset_s: float) -> datetime:
+        return self.start + timedelta(seconds=offset_s)
+
+    def _uuid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def _ephemeral(self) -> int:
+        return self.rng.randint(32768, 60999)
+
+    def _add(self, at: float, src: FlowEndpoint, dst: FlowEndpoint, **kw: Any) -> None:
+        self.records.append(FlowRecord(time=self._time(at), source=src, destination=dst, uuid=self._uuid(), **kw))
+
+    # -- HTTP over TCP --------------------------------------------------------------------------------------
+    def http(self, src: FlowEndpoint, dst: FlowEndpoint, port: int, *, code: int, latency_s: float, method: str,
+             url: str, service: Service) -> None:
+        t, sport = self._t(), self._ephemeral()
+        src_node, dst_node = src.node_name or dst.node_name, dst.node_name
+        self._add(t, src, dst, protocol="TCP", source_port=sport, destination_port=port, tcp_flags=("SYN",),
+                  traffic_direction="EGRESS" if src.pod_name else "INGRESS", destination_service=service,
+                  node_name=src_node if src.pod_name else dst_node)
+        self._add(t + 0.00005, dst, src, protocol="TCP", source_port=port, destination_port=sport,
+                  tcp_flags=("SYN", "ACK"), is_reply=True, traffic_direction="EGRESS" if src.pod_name else "INGRESS",
+                  source_service=service, node_name=src_node if src.pod_name else dst_node)
+        self._add(t + 0.0001, src, dst, protocol="TCP", source_port=sport, destination_port=port,
+                  traffic_direction="INGRESS", destination_service=service, node_name=dst_node,
+                  l7=FlowL7(type="REQUEST", http_method=method, http_url=url))
+        self._add(t + 0.0001 + latency_s, dst, src, protocol="TCP", source_port=port, destination_port=sport,
+                  is_reply=True, traffic_direction="INGRESS", source_service=service, node_name=dst_node,
+                  l7=FlowL7(type="RESPONSE", http_method=method, http_url=url, http_code=code,
+                            latency_ns=int(latency_s * 1e9)))
+
+    def refused(self, src: FlowEndpoint, dst: FlowEndpoint, port: int, *, service: Service) -> None:
+        t, sport = self._t(), self._ephemeral()
+        node = src.node_name or dst.node_name
+        self._add(t, src, dst, protocol="TCP", source_port=sport, destination_port=port, tcp_flags=("SYN",),
+                  destination_service=service, node_name=node)
+        self._add(t + 0.00005, dst, src, protocol="TCP", source_port=port, destination_port=sport,
+                  tcp_flags=("RST", "ACK"), is_reply=True, source_service=service, node_name=node)
+
+    def dropped(self, src: FlowEndpoint, dst: FlowEndpoint, port: int, *, reason: str, protocol: str = "TCP",
+                ingress: bool = False, service: Service = None, verdict: Any = None) -> None:
+        node = (dst.node_name or src.node_name) if ingress else (src.node_name or dst.node_name)
+        self._add(self._t(), src, dst, verdict="DROPPED", drop_reason=reason, protocol=protocol,
+                  source_port=self._ephemeral(), destination_port=port,
+                  tcp_flags=("SYN",) if protocol == "TCP" else (), traffic_direction="INGRESS" if ingress else "EGRESS",
+                  destination_service=service, node_name=node,
+                  egress_denied_by=tuple(getattr(verdict, "egress_denied_by", ()) or ()),
+                  ingress_denied_by=tuple(getattr(verdict, "ingress_denied_by", ()) or ()))
+
+    def syn(self, src: FlowEndpoint, dst: FlowEndpoint, port: int, *, reply: tuple[str, ...]) -> None:
+        """A connection attempt answered with `reply` flags (("SYN", "ACK") open, ("RST", "ACK") closed)."""
+        t, sport = self._t(), self._ephemeral()
+        node = src.node_name or dst.node_name
+        self._add(t, src, dst, protocol="TCP", source_port=sport, destination_port=port, tcp_flags=("SYN",),
+                  node_name=node)
+        self._add(t + 0.00005, dst, src, protocol="TCP", source_port=port, destination_port=sport,
+                  tcp_flags=reply, is_reply=True, node_name=node)
+
+    # -- DNS over UDP ------------------------------------------------------------------------------------------
+    def dns(self, src: FlowEndpoint, server: FlowEndpoint, query: str, *, rcode: int, ips: tuple[str, ...],
+            service: Service) -> None:
+        t, sport = self._t(), self._ephemeral()
+        node = src.node_name or server.node_name
+        self._add(t, src, server, protocol="UDP", source_port=sport, destination_port=53, node_name=node,
+                  destination_service=service,
+                  l7=FlowL7(type="REQUEST", dns_query=query, dns_qtypes=("A",)))
+        self._add(t + 0.0008, server, src, protocol="UDP", source_port=53, destination_port=sport, is_reply=True,
+                  node_name=node, source_service=service,
+                  l7=FlowL7(type="RESPONSE", dns_query=query, dns_qtypes=("A",), dns_rcode=rcode,
+                            dns_ips=ips if rcode == 0 else (), latency_ns=800_000))
+
+    def finish(self) -> list[FlowRecord]:
+        self.records.sort(key=lambda r: r.time)
+        return self.records
+
+
+def vip(ip: str) -> FlowEndpoint:
+    """A Service address without a backend (the destination of SERVICE_BACKEND_NOT_FOUND drops)."""
+    return FlowEndpoint(ip=ip, labels=("reserved:world",), identity=2)
