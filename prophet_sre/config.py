@@ -41,6 +41,30 @@ class KubeSettings(BaseModel):
     context: str | None = None
     request_timeout_s: float = Field(default=10.0, gt=0)
     """Per API call. Ten seconds is what kubectl users tolerate before assuming the server is down."""
+    # [tools] retries, paging and concurrency of the kube access layer (prophet_sre/tools/kube)
+    retries: int = Field(default=3, ge=0, le=10)
+    """Extra attempts after a 5xx, 429, timeout or dropped connection (reads only). Three attempts with
+    the default back-off give up within ~1.5 s, so a dead API server is reported quickly."""
+    backoff_s: float = Field(default=0.2, ge=0)
+    """First back-off in seconds; doubles on each retry (0.2, 0.4, 0.8 ...)."""
+    backoff_max_s: float = Field(default=2.0, ge=0)
+    """Cap of one back-off, and of a server's Retry-After, in seconds: a tool call must stay interactive."""
+    page_size: int = Field(default=500, ge=1, le=10_000)
+    """Items per list request (`limit`), kubectl's chunk size: bounded memory per response on the server."""
+    concurrency: int = Field(default=8, ge=1, le=64)
+    """Parallel requests in one analysis (different kinds listed at once, pod logs fetched at once)."""
+
+
+class ToolSettings(BaseModel):  # [tools] bounded tool output (prophet_sre/tools/envelope.py, budget.py)
+    """Limits on what a tool hands to a model."""
+
+    token_budget: int = Field(default=2000, ge=200, le=100_000)
+    """Per tool call, in estimated tokens (characters / 4) of `ToolResult.text`. 2,000 keeps a dozen tool
+    calls inside a small model's context; tools summarise or paginate to fit and say what they left out."""
+    log_tail: int = Field(default=100, ge=1, le=10_000)
+    """Default `tail` of the logs tool: the last lines of a container, K8sGPT's Log analyzer's window."""
+    events_since_s: float = Field(default=3600.0, gt=0)
+    """Window of the cluster summary's recent warning events, in seconds: the last hour is what is on fire."""
 
 
 class Settings(BaseSettings):
@@ -53,6 +77,7 @@ class Settings(BaseSettings):
     """Audit log, checkpoints, Chroma index, incident memory."""
     sim: SimSettings = SimSettings()
     kube: KubeSettings = KubeSettings()
+    tools: ToolSettings = ToolSettings()  # [tools]
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],

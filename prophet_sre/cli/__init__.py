@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from prophet_sre import __version__
+from prophet_sre.cli import analyze as analyze_cmd
 from prophet_sre.cli import sim as sim_cmd
 from prophet_sre.cli.common import console, fail, output_option
 from prophet_sre.errors import ProphetError
@@ -17,6 +18,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(sim_cmd.app, name="sim")
+app.command("analyze")(analyze_cmd.analyze)
 
 
 @app.command()

@@ -236,6 +236,9 @@ class SimApiApp:
         oa = self.ctx.openapi
         assert oa is not None
         if p == "/openapi/v2":
+            first = (request.headers.get("accept") or "").split(",")[0].strip()
+            if first.startswith(OPENAPI_V2_PROTOBUF_ACCEPT) or first.startswith(OPENAPI_V2_PROTOBUF):
+                return Response(openapi_v2_protobuf_stub(), media_type=OPENAPI_V2_PROTOBUF)
             return codec.json_response(oa.v2_document())
         if p == "/openapi/v3":
             return codec.json_response(oa.v3_index())
@@ -250,6 +253,31 @@ class SimApiApp:
             raise st.ApiError(404, "NotFound", "the server could not find the requested resource", {})
         return codec.json_response(doc, headers={"Cache-Control": "public, immutable",
                                                  "Etag": f'"{oa.etag_for(*_gv(parts))}"'})
+
+
+OPENAPI_V2_PROTOBUF_ACCEPT = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+"""What client-go asks for; kube-openapi answers with `OPENAPI_V2_PROTOBUF` (Go's mime parser rejects '@')."""
+OPENAPI_V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+
+
+def _pb_len(field_number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field (payloads here are far below 128 bytes: one-byte lengths)."""
+    assert len(payload) < 128
+    return bytes([field_number << 3 | 2, len(payload)]) + payload
+
+
+def openapi_v2_protobuf_stub() -> bytes:
+    """`/openapi/v2` as kubectl asks for it: a gnostic `openapi_v2.Document` with no paths or definitions.
+
+    kubectl reads v2 only for client-side schema validation of kinds whose v3 PATCH operation lacks
+    `fieldValidation` - a `kind: List` file, or a kind the server does not serve - and with no model
+    for the kind it skips that validation, as it does against a real server for an unknown kind; the
+    server still validates every item (`fieldValidation=Strict`). A JSON body here fails kubectl with
+    "proto: cannot parse invalid wire-format data".
+    """
+    version = str(discovery.version().get("gitVersion", "")).encode()
+    info = _pb_len(1, b"Kubernetes") + _pb_len(2, version)  # Info.title, Info.version
+    return _pb_len(1, b"2.0") + _pb_len(2, info)  # Document.swagger, Document.info
 
 
 def _gv(parts: list[str]) -> tuple[str, str]:

@@ -26,6 +26,7 @@ from prophet_sre.sim import status as st
 from prophet_sre.sim.api import ADMIN, ApiContext, SimApiApp
 from prophet_sre.sim.clock import SimClock
 from prophet_sre.sim.controllers import default_controllers
+from prophet_sre.sim.controllers.admission import install_admission  # [workloads]
 from prophet_sre.sim.controllers.base import ControllerContext, ControllerManager
 from prophet_sre.sim.controllers.ipam import ServiceIPAllocator
 from prophet_sre.sim.events import EventRecorder
@@ -33,11 +34,14 @@ from prophet_sre.sim.faults import FaultEngine
 from prophet_sre.sim.flows import FlowLog
 from prophet_sre.sim.knobs import Knobs
 from prophet_sre.sim.logs import PodLogs
+from prophet_sre.sim.metrics import MetricsServer  # [traffic/metrics]
+from prophet_sre.sim.netpolicy import PolicyEngine  # [hubble/netpolicy]
 from prophet_sre.sim.registry import Registry, ResourceType
 from prophet_sre.sim.scenario import apply as scenario_apply
 from prophet_sre.sim.scenario.apply import Loaded
 from prophet_sre.sim.store import Store, WatchEvent
 from prophet_sre.sim.tls import ServingCert, make_serving_cert
+from prophet_sre.sim.traffic import TrafficModel  # [traffic/metrics]
 
 CRD_KEY = ("apiextensions.k8s.io", "customresourcedefinitions")
 
@@ -85,19 +89,27 @@ class SimCluster:
                               tokens={self.admin_token: ADMIN})
         self.store.add_admission(admit_defaults_and_validation)
         self.store.add_admission(ServiceIPAllocator(self.store, self.registry))
+        install_admission(self.store, self.registry)  # [workloads] storage + ResourceQuota admission (last)
         self.store.subscribe(self._on_crd_event)
         self.knobs = Knobs()
         self.flowlog = FlowLog()
         self.controller_ctx = ControllerContext(store=self.store, registry=self.registry, clock=self.clock,
                                                 events=self.events, logs=self.logs, cluster_name=self.options.name,
-                                                extras={"knobs": self.knobs, "flowlog": self.flowlog})
+                                                extras={"knobs": self.knobs, "flowlog": self.flowlog,
+                                                        "policy": PolicyEngine(self.store, self.registry)})
         # scenario faults fire on the manager's sim-clock timers (sim/faults.py)
         self.faults = FaultEngine(self.controller_ctx, self.knobs)
         self.scenarios: list[Loaded] = []
+        # [traffic/metrics] request model + plain-HTTP /metrics; both tick on the manager's sim timers
+        self.traffic = TrafficModel(self.controller_ctx)
+        self.metrics = MetricsServer(self.controller_ctx, host=self.options.host)
         self.manager = ControllerManager(self.controller_ctx, [
-            *(default_controllers(self.controller_ctx) if self.options.controllers else []), self.faults.controller])
+            *(default_controllers(self.controller_ctx) if self.options.controllers else []), self.faults.controller,
+            *self.traffic.controllers(), *self.metrics.controllers()])
         self.ctx.extra_routes.extend(control.routes(self))  # /sim/v1/ control API (sim/control.py)
         self.port = self.options.port
+        self.hubble: Any = None  # [hubble] the Hubble Relay gRPC server (sim/hubble); address below
+        self.hubble_address = ""
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: uvicorn.Server | None = None
@@ -121,6 +133,11 @@ class SimCluster:
             self.registry.add_crd(ev.obj)
 
     # -- identity ---------------------------------------------------------------------------------
+    @property
+    def metrics_url(self) -> str:
+        """Prometheus scrape URL (plain HTTP, started with the API server). [traffic/metrics]"""
+        return self.metrics.url
+
     @property
     def url(self) -> str:
         scheme = "https" if self.options.tls else "http"
@@ -176,6 +193,9 @@ class SimCluster:
         self.bootstrap()
         for path in self.options.scenarios:  # all-or-nothing per file; raises InvalidInput/SimError
             scenario_apply.load_file(self, path)
+        from prophet_sre.sim.hubble import HubbleServer  # [hubble] lazy: grpc loads on start
+        self.hubble = HubbleServer.for_cluster(self).start(timeout_s)
+        self.hubble_address = self.hubble.address
         self._thread = threading.Thread(target=self._run, name=f"sim-{self.options.name}", daemon=True)
         self._thread.start()
         if not self._started.wait(timeout_s) or self._error is not None:
@@ -198,6 +218,7 @@ class SimCluster:
 
         async def main() -> None:
             self.manager.start(loop)
+            await self.metrics.start()  # [traffic/metrics] /metrics on its own port
             serve = loop.create_task(self._server.serve())  # type: ignore[union-attr]
             while not self._server.started:  # type: ignore[union-attr]
                 if serve.done():
@@ -205,6 +226,7 @@ class SimCluster:
                 await asyncio.sleep(0.01)
             self._started.set()
             await serve
+            await self.metrics.stop()  # [traffic/metrics]
             await self.manager.stop()
 
         try:
@@ -218,6 +240,8 @@ class SimCluster:
     def stop(self, timeout_s: float = 10.0) -> None:
         if self._server is not None:
             self._server.should_exit = True
+        if self.hubble is not None:  # [hubble]
+            self.hubble.stop()
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None

@@ -33,7 +33,7 @@ from prophet_sre.errors import InvalidInput, ProphetError
 from prophet_sre.sim.clock import rfc3339
 from prophet_sre.sim.scenario import apply as scenario_apply
 from prophet_sre.sim.scenario.fault_specs import Fault
-from prophet_sre.sim.scenario.images import ImageCheck
+from prophet_sre.sim.scenario.images import ImageCheck, builtin_catalog
 from prophet_sre.sim.scenario.manifests import live_inventory
 from prophet_sre.sim.scenario.problems import ScenarioInvalid, from_validation_error
 from prophet_sre.sim.scenario.references import check_fault
@@ -151,7 +151,7 @@ class Control:
         errors: list[InvalidInput] = []
         c = self.cluster
         inventory = live_inventory(c.options.name, c.registry, c.store)
-        images = ImageCheck(c.controller_ctx.extras.get("catalog"), [])
+        images = ImageCheck(scenario_apply.catalog_of(c) or builtin_catalog(), [])
         for i, item in enumerate(items):
             base = f"[{i}]" if isinstance(body, list) else ""
             if not isinstance(item, dict):

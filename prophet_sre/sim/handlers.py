@@ -159,15 +159,18 @@ def check_field_validation(call: Call, obj: dict[str, Any]) -> dict[str, str]:
     mode = call.query.get("fieldValidation", "Warn" if call.rt.crd else "Ignore")
     if mode not in ("Strict", "Warn", "Ignore"):
         raise st.bad_request(f'fieldValidation must be one of "Ignore", "Warn", or "Strict", got "{mode}"')
-    if mode == "Ignore" or call.rt.crd:
+    if call.rt.crd:
         return {}
     if mode == "Strict":
         status_body = validation.strict_decoding_status(call.rt, obj)
         if status_body is not None:
             raise st.bad_request(status_body["message"])
         return {}
-    warnings = validation.unknown_field_warnings(call.rt, obj)
-    return {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)} if warnings else {}
+    # Ignore and Warn: decoding into the Go type drops unknown fields; Warn also says which
+    unknown = validation.prune_unknown_fields(call.rt, obj)
+    if mode == "Ignore" or not unknown:
+        return {}
+    return {"Warning": ", ".join(f'299 - "unknown field \\"{p}\\""' for p in unknown)}
 
 
 def _check_body_identity(call: Call, obj: dict[str, Any]) -> None:
@@ -230,8 +233,13 @@ def apply_patch(rt: ResourceType, live: dict[str, Any], patch_type: str, body: A
             return patch.apply_merge_patch(live, body)
         return patch.apply_strategic_merge_patch(rt.kind, live, body)
     except patch.PatchError as e:
-        raise st.ApiError(422 if patch_type == "json" else 400, "Invalid" if patch_type == "json" else "BadRequest",
-                          str(e)) from e
+        if patch_type == "json":
+            # kube-apiserver wraps a failed JSON patch in NewGenericServerResponse(422, ...), which drops the
+            # jsonpatch error: kubectl prints "The request is invalid: the server rejected our request due to
+            # an error in our request"
+            raise st.ApiError(422, "Invalid", "the server rejected our request due to an error in our request",
+                              {}) from e
+        raise st.ApiError(400, "BadRequest", str(e)) from e
 
 
 async def patch_(call: Call) -> Response:

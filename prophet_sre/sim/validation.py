@@ -71,6 +71,7 @@ from prophet_sre.sim.validation_storage import validate_pv, validate_pvc, valida
 from prophet_sre.sim.validation_types import (
     check_types,
     decode_error_message,
+    prune_unknown_fields,
     strict_decoding_message,
     unknown_fields,
 )
@@ -256,6 +257,7 @@ __all__ = [
     "check_types",
     "decode_error_status",
     "format_quantity",
+    "prune_unknown_fields",
     "invalid_status",
     "parse_quantity",
     "parse_quantity_with_format",

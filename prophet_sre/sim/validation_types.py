@@ -136,6 +136,8 @@ class _Walk:
         self.kind = kind
         self.errors: list[FieldError] = []
         self.unknown: list[str] = []
+        self.unknown_at: list[tuple[dict, Any]] = []
+        """(parent object, key) of each unknown field, for pruning."""
 
     def mismatch(self, value: Any, path: str, gopath: str, struct: str, go_type: str, desc: str = "") -> None:
         what = desc or _json_kind(value)
@@ -153,6 +155,7 @@ class _Walk:
             spec = by_json.get(key) if isinstance(key, str) else None
             if spec is None:
                 self.unknown.append(child(path, str(key)))
+                self.unknown_at.append((obj, key))
                 continue
             attr, type_str = spec
             self.value(type_str, value, child(path, key), child(gopath, key), struct,
@@ -235,11 +238,25 @@ def check_types(rt: ResourceType, obj: Any) -> tuple[list[FieldError], list[str]
 
     Custom resources get only their `metadata` checked: their schema is the CRD's business.
     """
+    walk = _walk(rt, obj)
+    return walk.errors, walk.unknown
+
+
+def prune_unknown_fields(rt: ResourceType, obj: Any) -> list[str]:
+    """Drop the fields `rt`'s Go type does not have, in place, as decoding a request body into it does
+    (`fieldValidation=Ignore|Warn`); returns their paths, for the Warn mode's warnings."""
+    walk = _walk(rt, obj)
+    for parent, key in walk.unknown_at:
+        parent.pop(key, None)
+    return walk.unknown
+
+
+def _walk(rt: ResourceType, obj: Any) -> _Walk:
     walk = _Walk(rt.kind)
     if not isinstance(obj, dict):
         walk.errors.append(FieldError(
             TYPE_INVALID, "", f"json: cannot unmarshal {_json_kind(obj)} into Go value of type {rt.kind}", obj))
-        return walk.errors, walk.unknown
+        return walk
     name = model_name(rt)
     if name is None:
         for key in ("apiVersion", "kind"):
@@ -251,9 +268,9 @@ def check_types(rt: ResourceType, obj: Any) -> tuple[list[FieldError], list[str]
                 walk.model("V1ObjectMeta", meta, "metadata", "metadata", 1)
             else:
                 walk.mismatch(meta, "metadata", "metadata", rt.kind, "v1.ObjectMeta")
-        return walk.errors, walk.unknown
+        return walk
     walk.model(name, obj, "", "", 0)
-    return walk.errors, walk.unknown
+    return walk
 
 
 def unknown_fields(rt: ResourceType, obj: Any) -> list[str]:

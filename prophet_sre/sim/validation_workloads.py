@@ -211,6 +211,19 @@ STS_FORBIDDEN_UPDATE = ("updates to statefulset spec for fields other than 'repl
                         "'minReadySeconds' are forbidden")
 
 
+# [workloads] container mounts may name a volumeClaimTemplate: the controller adds it as a volume
+def _with_claim_volumes(spec: dict) -> Any:
+    """The template as the pods get it: each volumeClaimTemplate becomes a volume of the same name."""
+    template = spec.get("template")
+    names = [as_str(as_map(as_map(c).get("metadata")).get("name")) for c in as_list(spec.get("volumeClaimTemplates"))]
+    pod_spec = as_map(as_map(template).get("spec"))
+    if not names or not isinstance(template, dict) or not pod_spec:
+        return template
+    have = {as_str(as_map(v).get("name")) for v in as_list(pod_spec.get("volumes"))}
+    extra = [{"name": n, "persistentVolumeClaim": {"claimName": n}} for n in names if n and n not in have]
+    return {**template, "spec": {**pod_spec, "volumes": as_list(pod_spec.get("volumes")) + extra}}
+
+
 def validate_statefulset(obj: dict, old: dict | None) -> list[FieldError]:
     spec = as_map(obj.get("spec"))
     errs: list[FieldError] = []
@@ -243,7 +256,7 @@ def validate_statefulset(obj: dict, old: dict | None) -> list[FieldError]:
     errs.extend(validate_nonnegative(spec.get("minReadySeconds"), "spec.minReadySeconds"))
     errs.extend(_validate_selector(spec, "spec", "statefulset"))
     errs.extend(_template_mismatch(spec, "spec"))
-    errs.extend(validate_pod_template(spec.get("template"), "spec.template"))
+    errs.extend(validate_pod_template(_with_claim_volumes(spec), "spec.template"))  # [workloads] claims are volumes
     errs.extend(_replica_template_checks(spec, "spec", "StatefulSet"))
     svc = as_str(spec.get("serviceName"))
     if svc:
@@ -406,6 +419,18 @@ def _job_update(spec: dict, old_spec: dict) -> list[FieldError]:
     return errs
 
 
+def _schedule_error(schedule: str) -> str:  # [workloads] the parser lives with the CronJob controller
+    from prophet_sre.sim.controllers.cronsched import schedule_error
+
+    return schedule_error(schedule)
+
+
+def _unknown_zone(name: str) -> bool:  # [workloads] `time.LoadLocation` fails for it
+    from prophet_sre.sim.controllers.cronsched import time_zone
+
+    return time_zone(name) is None
+
+
 def validate_cronjob(obj: dict, old: dict | None) -> list[FieldError]:
     meta = as_map(obj.get("metadata"))
     errs: list[FieldError] = []
@@ -416,8 +441,10 @@ def validate_cronjob(obj: dict, old: dict | None) -> list[FieldError]:
     schedule = as_str(spec.get("schedule"))
     if not schedule:
         errs.append(required("spec.schedule"))
+    elif cron_error := _schedule_error(schedule):  # [workloads] robfig/cron's parse error, as the apiserver
+        errs.append(invalid("spec.schedule", schedule, cron_error))
     tz = spec.get("timeZone")
-    if isinstance(tz, str) and (not tz or " " in tz):
+    if isinstance(tz, str) and (not tz or " " in tz or _unknown_zone(tz)):  # [workloads] + unknown IANA zones
         errs.append(invalid("spec.timeZone", tz, "unknown time zone " + tz))
     cp = spec.get("concurrencyPolicy")
     if isinstance(cp, str) and cp not in ("Allow", "Forbid", "Replace"):

@@ -8,18 +8,12 @@ poll: the cluster runs at speed 20, so controllers settle in well under a second
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-import pytest
-
 T = TypeVar("T")
-
-PROTOBUF_REASON = ("kubectl sends this body as protobuf (application/vnd.kubernetes.protobuf); the simulator's "
-                   "protobuf codec is being written in another branch")
 
 
 def wait_for(fn: Callable[[], T], *, timeout: float = 15.0, interval: float = 0.05, what: str = "") -> T:
@@ -37,14 +31,6 @@ def wait_for(fn: Callable[[], T], *, timeout: float = 15.0, interval: float = 0.
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or fn}: last={last!r}")
         time.sleep(interval)
-
-
-def xfail_if_protobuf(proc: subprocess.CompletedProcess[str]) -> None:
-    """Mark the running test xfail when the server refused a protobuf body (the only accepted reason)."""
-    text = proc.stderr + proc.stdout
-    if proc.returncode != 0 and ("UnsupportedMediaType" in text
-                                 or "the body of the request was in an unknown format" in text):
-        pytest.xfail(PROTOBUF_REASON)
 
 
 def apply(kubectl: Any, manifest: str, *args: str) -> str:

@@ -16,7 +16,6 @@ from kubectl_support import (
     wait_for,
     wait_ready,
     wait_rolled_out,
-    xfail_if_protobuf,
 )
 
 NS = "kt-apply"
@@ -152,7 +151,6 @@ def test_apply_server_side(kubectl: Any, ns: str) -> None:
 def test_create_deployment(kubectl: Any, ns: str) -> None:
     proc = kubectl.run("create", "deployment", "made", "-n", ns, "--image=nginx:1.27", "--replicas=2", "--port=80",
                        check=False)
-    xfail_if_protobuf(proc)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "deployment.apps/made created"
     wait_ready(kubectl, ns, "app=made", 2)

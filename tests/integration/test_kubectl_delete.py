@@ -8,7 +8,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubectl_support import apply, deployment, get_json, namespace, pods, wait_for, wait_ready, wait_rolled_out
+from kubectl_support import (
+    apply,
+    deployment,
+    get_json,
+    namespace,
+    pods,
+    wait_for,
+    wait_ready,
+    wait_rolled_out,
+)
 
 NS = "kt-delete"
 HOLD = "example.com/hold"
@@ -159,8 +168,8 @@ metadata: {{name: held, namespace: {gone}, finalizers: [{HOLD}]}}
             nso = get_json(kubectl, "namespace", gone)
             conds = {c["type"]: c for c in nso.get("status", {}).get("conditions", [])}
             rest = kubectl("get", "all", "-n", gone, "-o", "name").split()
-            fin = conds.get("NamespaceFinalizersRemaining", {})
-            return nso if not rest and fin.get("status") == "True" else None
+            remaining = conds.get("NamespaceContentRemaining", {}).get("message", "")
+            return nso if not rest and remaining.endswith("configmaps. has 1 resource instances") else None
 
         nso = wait_for(stuck, what="namespace emptied except the held ConfigMap")
         assert nso["status"]["phase"] == "Terminating"
@@ -169,8 +178,7 @@ metadata: {{name: held, namespace: {gone}, finalizers: [{HOLD}]}}
             "Some resources are remaining: configmaps. has 1 resource instances")
         assert conds["NamespaceFinalizersRemaining"]["message"] == (
             f"Some content in the namespace has finalizers remaining: {HOLD} in 1 resource instances")
-        _, rows = kubectl("get", "namespace", gone).splitlines()[0], kubectl("get", "ns", gone).splitlines()[1:]
-        assert rows[0].split()[1] == "Terminating"
+        assert kubectl("get", "ns", gone, "--no-headers").split()[:2] == [gone, "Terminating"]
 
         # nothing new may be created in it
         proc = kubectl.run("apply", "-f", "-", check=False, input=(

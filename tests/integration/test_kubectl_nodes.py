@@ -3,6 +3,7 @@ PodDisruptionBudget that blocks them."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from kubectl_support import apply, get_json, namespace, pods, table, wait_for, wait_ready
 
 NS = "kt-nodes"
+UNSCHEDULABLE_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +61,11 @@ def test_cordon_and_uncordon(kubectl: Any, ns: str, uncordon_all: None) -> None:
     assert node_row(kubectl, "worker-2")[1] == "Ready,SchedulingDisabled"
     assert get_json(kubectl, "node", "worker-2")["spec"]["unschedulable"] is True
     assert kubectl("cordon", "worker-2").strip() == "node/worker-2 already cordoned"
+    # the node lifecycle controller taints it (TaintNodesByCondition)
+    wait_for(lambda: UNSCHEDULABLE_TAINT in (get_json(kubectl, "node", "worker-2")["spec"].get("taints") or []),
+             what="unschedulable taint")
+    assert re.search(r"^Taints:\s+node.kubernetes.io/unschedulable:NoSchedule$", kubectl("describe", "node", "worker-2"),
+                     re.M)
     # new pods avoid the cordoned node (the control plane is tainted, so all land on worker-1)
     apply(kubectl, workload("avoid", 3))
     placed = wait_ready(kubectl, ns, "app=avoid", 3)
@@ -66,38 +73,47 @@ def test_cordon_and_uncordon(kubectl: Any, ns: str, uncordon_all: None) -> None:
     assert kubectl("uncordon", "worker-2").strip() == "node/worker-2 uncordoned"
     assert node_row(kubectl, "worker-2")[1] == "Ready"
     assert "unschedulable" not in get_json(kubectl, "node", "worker-2")["spec"]
+    wait_for(lambda: UNSCHEDULABLE_TAINT not in (get_json(kubectl, "node", "worker-2")["spec"].get("taints") or []),
+             what="unschedulable taint removed")
     kubectl("delete", "deployment", "avoid", "-n", ns, "--wait=false")
 
 
 def test_drain_moves_pods_away(kubectl: Any, ns: str, uncordon_all: None) -> None:
     apply(kubectl, workload("movers", 4, empty_dir=True))
     placed = wait_ready(kubectl, ns, "app=movers", 4)
-    on_w1 = sorted(p["metadata"]["name"] for p in placed if p["spec"]["nodeName"] == "worker-1")
-    assert on_w1, "the scheduler spreads replicas over both workers"
+    by_node: dict[str, list[str]] = {"worker-1": [], "worker-2": []}
+    for p in placed:
+        by_node[p["spec"]["nodeName"]].append(p["metadata"]["name"])
+    target = "worker-1" if by_node["worker-1"] else "worker-2"
+    other = "worker-2" if target == "worker-1" else "worker-1"
+    victims = sorted(by_node[target])
 
     # emptyDir data is lost on eviction, so kubectl insists on the flag
-    proc = kubectl.run("drain", "worker-1", "--ignore-daemonsets", "--timeout=10s", check=False)
+    proc = kubectl.run("drain", target, "--ignore-daemonsets", "--timeout=10s", check=False)
     assert proc.returncode == 1
     assert "cannot delete Pods with local storage (use --delete-emptydir-data to override)" in proc.stderr
-    assert f"{NS}/{on_w1[0]}" in proc.stderr
+    assert f"{NS}/{victims[0]}" in proc.stderr
 
-    proc = kubectl.run("drain", "worker-1", "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=30s",
+    proc = kubectl.run("drain", target, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=30s",
                        check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
-    assert "node/worker-1 drained" in proc.stdout
-    for name in on_w1:
+    assert f"node/{target} drained" in proc.stdout
+    for name in victims:
         assert f"evicting pod {NS}/{name}" in out
         assert f"pod/{name} evicted" in out
-    assert node_row(kubectl, "worker-1")[1] == "Ready,SchedulingDisabled"
-    # the evicted pods are replaced on the other worker; nothing evictable is left on worker-1
+    assert node_row(kubectl, target)[1] == "Ready,SchedulingDisabled"
+    # the evicted pods are replaced on the other worker; nothing evictable is left on the drained one
     moved = wait_ready(kubectl, ns, "app=movers", 4)
-    assert {p["spec"]["nodeName"] for p in moved} == {"worker-2"}
-    assert not set(on_w1) & {p["metadata"]["name"] for p in moved}
-    left = get_json(kubectl, "pods", "-A", "--field-selector", "spec.nodeName=worker-1")["items"]
-    assert [p["metadata"]["name"] for p in left if not p["metadata"].get("deletionTimestamp")] == []
-    # evictions are recorded like a real cluster's: the pods went through graceful deletion
-    kubectl("uncordon", "worker-1")
+    assert {p["spec"]["nodeName"] for p in moved} == {other}
+    assert not set(victims) & {p["metadata"]["name"] for p in moved}
+    left = get_json(kubectl, "pods", "-A", "--field-selector", f"spec.nodeName={target}")["items"]
+    def evictable(p: dict[str, Any]) -> bool:  # --ignore-daemonsets leaves DaemonSet pods in place
+        owners = p["metadata"].get("ownerReferences") or []
+        return not p["metadata"].get("deletionTimestamp") and not any(o["kind"] == "DaemonSet" for o in owners)
+
+    assert [p["metadata"]["name"] for p in left if evictable(p)] == []
+    kubectl("uncordon", target)
     kubectl("delete", "deployment", "movers", "-n", ns, "--wait=false")
 
 

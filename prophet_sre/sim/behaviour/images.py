@@ -148,12 +148,15 @@ class ImageSpec(_Model):
         return next((e for e in self.serves if e.port == port), None)
 
     def version_for(self, tag: str) -> str:
+        """{version} for a tag: `versions[tag]`, else `version` when the tag is a prefix of it (2.3 ->
+        2.3.0), else a numeric tag itself, else `version`."""
         base = tag.split("-", 1)[0] if tag[:1].isdigit() else tag
-        if base in self.versions:
-            return self.versions[base]
-        if tag in self.versions:
-            return self.versions[tag]
-        if base[:1].isdigit():
+        for t in (base, tag):
+            if t in self.versions:
+                return self.versions[t]
+        if self.version and (self.version == base or self.version.startswith(base + ".")):
+            return self.version
+        if base[:1].isdigit() or base[:2].lstrip("v")[:1].isdigit():
             return base.lstrip("v")
         return self.version or tag
 
@@ -197,6 +200,31 @@ def _problems(key: str, err: ValidationError, root: str) -> list[tuple[str, str]
     return out
 
 
+def expand_braces(pattern: str) -> list[str]:
+    """Shell brace expansion: `1.{27,28}{,-alpine}` -> 1.27, 1.27-alpine, 1.28, 1.28-alpine."""
+    start = pattern.find("{")
+    if start < 0:
+        return [pattern]
+    depth = 0
+    for end in range(start, len(pattern)):
+        depth += {"{": 1, "}": -1}.get(pattern[end], 0)
+        if depth == 0:
+            break
+    else:
+        return [pattern]
+    parts, depth, cur = [], 0, ""
+    for ch in pattern[start + 1:end]:
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+            continue
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        cur += ch
+    parts.append(cur)
+    head, tail = pattern[:start], pattern[end + 1:]
+    return [x for p in parts for x in expand_braces(head + p + tail)]
+
+
 def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(dict(base))
     for k, v in over.items():
@@ -235,10 +263,12 @@ class Catalog:
         self._specs = _specs
         self._exact: dict[str, str] = {}
         self._repos: dict[str, list[str]] = {}
-        for key in self._specs:
+        self._globs: dict[str, list[str]] = {}
+        for key, spec in self._specs.items():
             repo, tag = normalize_key(key)
             if tag is None:
                 self._repos.setdefault(repo, []).append(key)
+                self._globs[key] = [g for t in spec.tags or ["latest"] for g in expand_braces(t)]
             else:
                 self._exact[f"{repo}:{tag}" if not tag.startswith("@") else repo + tag] = key
 
@@ -258,7 +288,7 @@ class Catalog:
         if key is not None:
             return key
         for key in self._repos.get(repo, ()):
-            if tag.startswith("@") or any(fnmatchcase(tag, g) for g in self._specs[key].tags or ["latest"]):
+            if tag.startswith("@") or any(fnmatchcase(tag, g) for g in self._globs[key]):
                 return key
         return None
 
@@ -301,8 +331,8 @@ class Catalog:
                 continue
             base_key = key if key in self._raw else self.key_for(key)
             merged = _deep_merge(self._raw[base_key], body) if base_key is not None else dict(body)
-            if base_key is not None and base_key != key:
-                merged.pop("tags", None) if normalize_key(key)[1] is not None else None
+            if base_key != key and normalize_key(key)[1] is not None and "tags" not in body:
+                merged.pop("tags", None)  # a one-tag entry does not inherit its repository's tag patterns
             try:
                 specs[key] = ImageSpec.model_validate(merged)
             except ValidationError as e:

@@ -23,6 +23,9 @@ from prophet_sre.sim.controllers.runtime import Advance, Exit, NodeEvent, ProbeO
 
 Obj = dict[str, Any]
 MI = 1024 * 1024
+EPS = 1e-6
+LOAD_CHECK_S = 15.0
+"""How often a container whose memory depends on load re-checks it against its limit (between pokes)."""
 PROBE_AGENT = "kube-probe/1.33"
 HEALTH_TOOLS = {"pg_isready": "{host}:{port} - no response", "redis-cli": "Could not connect to Redis at "
                 "127.0.0.1:{port}: Connection refused", "mysqladmin": "mysqladmin: connect to server at 'localhost' "
@@ -77,6 +80,7 @@ class Instance:
         self.started, self.tag = ctx.started, ctx.tag
         meta = pod.get("metadata") or {}
         self.uid, self.pod_name, self.ns = meta.get("uid", ""), meta.get("name", ""), meta.get("namespace", "")
+        self.pod_ip = (pod.get("status") or {}).get("podIP", "")
         self.container = container
         self.name = container.get("name", "")
         self.load = load
@@ -89,7 +93,7 @@ class Instance:
         self._periodic_n = 0
         self._requests = 0
         svc = tl.service
-        self.listen_s = None if svc is None else svc.at_s + spec.startup_seconds
+        self.listen_s = None if svc is None else svc.at_s + self.spec.startup_seconds
         self.endpoints: tuple[Endpoint, ...] = () if svc is None else (svc.endpoints or tuple(self.spec.serves))
         if svc is not None:  # the service's start-up lines, spread over its start-up time
             startup = svc.startup if svc.startup is not None else tuple(self.spec.logs.startup)
@@ -144,6 +148,8 @@ class Instance:
             dues.append(p)
         if (oom := self.oom_at()) is not None:
             dues.append(oom)
+        if self.limits.memory_bytes and self.spec.memory.per_request_ki and self.listen_s is not None:
+            dues.append((math.floor(self.reported_s / LOAD_CHECK_S) + 1) * LOAD_CHECK_S)  # load may have moved
         return min(dues) if dues else None
 
     def _next_periodic(self) -> float | None:
@@ -155,6 +161,7 @@ class Instance:
     def advance(self, alive_s: float) -> Advance:
         if not self.alive:
             return Advance()
+        alive_s += EPS  # the kubelet computes `alive_s` from absolute sim time: float noise must not stall it
         oom = self.oom_at()
         until = min(alive_s, oom) if oom is not None else alive_s
         lines: list[tuple[float, str]] = []
@@ -274,7 +281,7 @@ class Instance:
             return ProbeOutcome(up, msg, stable=up)
         ex = programs.Exec(ctx, programs.Timeline(files=list(self.tl.files)), t=alive_s)
         ex.lines = []
-        code = (programs._run_shell(ex, argv[1:]) if name in programs.SHELLS else ex.simple(argv, None))
+        code = (programs.run_shell(ex, argv[1:]) if name in programs.SHELLS else ex.simple(argv, None))
         if ex.done:
             code = ex.exit_code
         out = "\n".join(text for _, text in ex.lines)
@@ -298,6 +305,6 @@ class Instance:
                       limitMi=int(limit) if limit else "none", pod=self.pod_name, container=self.name,
                       gcMs=int(5 + heap / 8 + seeded("gc", self.seed, str(int(at_s))) * 20),
                       port=self.endpoints[0].port if self.endpoints else 0, missing=self.tl.missing,
-                      n=self._periodic_n, node=self.limits.node_name)
+                      n=self._periodic_n, node=self.limits.node_name, podIP=self.pod_ip)
         values.update(extra)
         return fill(template, **values)

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from prophet_sre.sim.behaviour import shell, texts
+from prophet_sre.sim.behaviour import interpreters, shell, texts
 from prophet_sre.sim.behaviour.images import Endpoint, ImageSpec
 
 FOREVER_S = 10 * 365 * 86400.0
@@ -71,13 +71,17 @@ class ExecContext:
     provided: frozenset[str] = frozenset()
     """`configmap:NAME`, `configmap:NAME/KEY`, `secret:NAME`, `secret:NAME/KEY` the container gets."""
     tag: str = "latest"
+    image: str = ""
 
     def __post_init__(self) -> None:
         spec = self.spec
-        own = [*spec.commands.ok, *spec.commands.fails, *spec.commands.serve]
-        own += [posixpath.basename(a[0]) for a in (spec.entrypoint, spec.cmd) if a]
+        default = [*spec.entrypoint, *spec.cmd]
+        if not default:  # a scenario image that only says what it serves: its program is its service
+            default = ["/" + (posixpath.basename(self.image.split("@")[0].rsplit(":", 1)[0]) or "app")]
+        own = [*spec.commands.ok, *spec.commands.fails, *spec.commands.serve, default[0]]
+        own += [a[0] for a in (spec.entrypoint, spec.cmd) if a]
         self.binaries = BASE_PROGRAMS[spec.os] | frozenset(posixpath.basename(p) for p in own)
-        self.default_argv = strip_wrappers([*spec.entrypoint, *spec.cmd], spec)
+        self.default_argv = strip_wrappers(default, spec)
         serve = spec.commands.serve or ([self.default_argv[0]] if self.default_argv else [])
         self.serve = frozenset(posixpath.basename(p) for p in serve) - INTERPRETERS
 
@@ -116,13 +120,11 @@ class Timeline:
 def strip_wrappers(argv: list[str], spec: ImageSpec) -> list[str]:
     """`/docker-entrypoint.sh nginx -g ...` -> `nginx -g ...` (entrypoint scripts exec their arguments)."""
     argv = list(argv)
-    default_prog = [*spec.entrypoint, *spec.cmd]
     while argv and (posixpath.basename(argv[0]) in WRAPPERS
                     or (spec.entrypoint and argv[0] == spec.entrypoint[0] and argv[0].endswith(".sh"))):
         argv = argv[1:]
-        if argv and argv[0].startswith("-") and default_prog:
-            rest = strip_wrappers(default_prog[1:], spec) if default_prog[0] == argv[0] else []
-            argv = (rest[:1] or [p for p in spec.cmd[:1]]) + argv
+        if argv and argv[0].startswith("-") and spec.cmd:  # `redis --maxmemory 1mb`: flags for the default
+            argv = [spec.cmd[0], *argv]
     return argv
 
 
@@ -146,24 +148,6 @@ def parse_sleep(args: list[str]) -> float | None:
             return None
         total += float(m.group(1)) * _UNIT[m.group(2)]
     return total
-
-
-def pi_digits(n: int) -> str:
-    """Pi to `n` decimals (Machin's formula in integers) - what the classic `perl ... bpi(2000)` job prints."""
-    scale = 10 ** (n + 10)
-
-    def arctan_inv(x: int) -> int:
-        total = term = scale // x
-        k, sign, x2 = 1, -1, x * x
-        while term:
-            term //= x2
-            k += 2
-            total += sign * (term // k)
-            sign = -sign
-        return total
-
-    digits = str(4 * (4 * arctan_inv(5) - arctan_inv(239)))
-    return digits[0] + "." + digits[1:n + 1]
 
 
 class Exec:
@@ -206,17 +190,18 @@ class Exec:
             self.say(texts.shell_not_found(self.ctx.flavour, self.shell, argv[0]))
             return 127
         if name in self.ctx.spec.commands.fails:
-            return self._fail(f"{name} failed")
+            return self.fail(f"{name} failed")
         if name.startswith("python"):
-            return self._python(argv)
+            return interpreters.python(self, argv)
         if name in ("node", "perl"):
-            return self._serve(argv) if self._is_default(argv) and len(argv) > 1 else (
-                self._node(argv) if name == "node" else self._perl(argv, redirect))
+            return self.serve(argv) if self.is_default(argv) and len(argv) > 1 else (
+                interpreters.node(self, argv) if name == "node" else interpreters.perl(self, argv, redirect))
         if name in SHELLS:
-            return _run_shell(self, args)
-        if name in self.ctx.serve:
-            return self._serve(argv)
+            return run_shell(self, args)
         handler = getattr(self, "_b_" + name.replace("-", "_").replace(".", "_"), None)
+        service_image = bool(self.ctx.spec.serves or self.ctx.spec.commands.serve)
+        if name in self.ctx.serve and (service_image or handler is None):  # `/pause`: a service with no port
+            return self.serve(argv)
         if handler is not None:
             return int(handler(args, redirect))
         self.t += 0.5
@@ -365,42 +350,7 @@ class Exec:
         self.t += 0.05
         return 0
 
-    def _perl(self, argv: list[str], redirect: str | None) -> int:
-        args = argv[1:]
-        inline = any(a.startswith("-") and "e" in a.lstrip("-") for a in args)
-        if not args:
-            if self.ctx.stdin:
-                self.forever = True
-            return 0
-        if not inline:
-            self.say(f'Can\'t open perl script "{args[-1]}": No such file or directory')
-            return 2
-        self.t += 2.0
-        if (m := re.search(r"bpi\((\d+)\)", " ".join(args))) is not None:
-            self.say(pi_digits(min(int(m.group(1)), 10_000)), redirect)
-        return 0
-
-    def _node(self, argv: list[str]) -> int:
-        args = argv[1:]
-        script = next((a for a in args if not a.startswith("-")), None)
-        if "-e" in args or "--eval" in args:
-            self.t += 0.3
-            return 0
-        if script is None:
-            if self.ctx.stdin:
-                self.forever = True
-            return 0
-        path = posixpath.join(self.ctx.working_dir, script)
-        self.t += 0.2
-        for line in ("node:internal/modules/cjs/loader:1228", "  throw err;", "  ^", "",
-                     f"Error: Cannot find module '{path}'", "    at Module._resolveFilename "
-                     "(node:internal/modules/cjs/loader:1225:15)", "    at node:internal/main/run_main_module:28:49 {",
-                     "  code: 'MODULE_NOT_FOUND',", "  requireStack: []", "}", "", "Node.js v20.18.0"):
-            self.say(line)
-        return 1
-
-    # -- interpreters with their own rules ------------------------------------------------------------------------
-    def _is_default(self, argv: list[str]) -> bool:
+    def is_default(self, argv: list[str]) -> bool:
         """The image's own invocation (its CMD), or an interpreter running a script the image ships."""
         if argv == self.ctx.default_argv:
             return True
@@ -408,65 +358,20 @@ class Exec:
                  if not a.startswith("-")}
         return any(posixpath.basename(a) in ships for a in argv[1:] if not a.startswith("-"))
 
-    def _python(self, argv: list[str]) -> int:
-        args = argv[1:]
-        unbuffered = "-u" in args or bool(self.env.get("PYTHONUNBUFFERED"))
-        args = [a for a in args if a not in ("-u", "-B", "-O", "-OO")]
-        if self._is_default(argv) and args:
-            return self._serve(argv)
-        if args[:2] == ["-m", "http.server"]:
-            port = next((int(a) for a in args[2:] if a.isdigit()), 8000)
-            startup = (f"Serving HTTP on 0.0.0.0 port {port} (http://0.0.0.0:{port}/) ...",) if unbuffered else ()
-            svc = Service(self.t, posixpath.basename(argv[0]), (Endpoint(port=port, paths=["/"]),), startup,
-                          access='{client} - - [{time:%d/%b/%Y %H:%M:%S}] "{method} {path} HTTP/1.1" {code} -',
-                          not_found="{client} - - [{time:%d/%b/%Y %H:%M:%S}] code 404, message File not found")
-            return self._serve(argv, svc)
-        if args[:1] == ["-c"]:
-            return self._python_code(args[1] if len(args) > 1 else "", unbuffered)
-        if args[:1] == ["-m"]:
-            self.t += 1.0
-            return 0
-        if not args:
-            if self.ctx.stdin:
-                self.forever = True
-            return 0
-        path = posixpath.join(self.ctx.working_dir, args[0])
-        self.t += 0.05
-        self.say(f"{posixpath.basename(argv[0])}: can't open file '{path}': [Errno 2] No such file or directory")
-        return 2
-
-    def _python_code(self, code: str, unbuffered: bool) -> int:
-        printed = re.findall(r"print\(\s*['\"]([^'\"]*)['\"]\s*\)", code)
-        sleeps = sum(float(x) for x in re.findall(r"sleep\(\s*(\d+(?:\.\d+)?)\s*\)", code))
-        forever = "while True" in code or "while 1" in code
-        if unbuffered or not forever:
-            when = self.t if unbuffered else self.t + sleeps
-            self.lines += [(when, p) for p in printed]
-        if forever:
-            self.forever = True
-            return 0
-        self.t += sleeps + 0.05
-        if (m := re.search(r"(?:sys\.)?exit\(\s*(\d+)\s*\)", code)) is not None:
-            return int(m.group(1))
-        if (m := re.search(r"raise\s+(\w+)(?:\((.*?)\))?", code)) is not None:
-            detail = (m.group(2) or "").strip("'\"")
-            self.say("Traceback (most recent call last):\n  File \"<string>\", line 1, in <module>\n"
-                     f"{m.group(1)}{': ' + detail if detail else ''}")
-            return 1
-        return 0
-
-    def _fail(self, default: str) -> int:
+    def fail(self, default: str) -> int:
         self.t += min(self.ctx.spec.startup_seconds, 1.0)
         lines = self.ctx.spec.logs.error or [f"error: {default}"]
         for line in lines:
             self.say(_fill(line, self))
         return 1
 
-    def _serve(self, argv: list[str], svc: Service | None = None) -> int:
+    service_of = Service
+
+    def serve(self, argv: list[str], svc: Service | None = None) -> int:
         missing = missing_needs(self.ctx.spec, self.env, self.ctx.provided)
         if missing:
             self.tl.missing = missing
-            return self._fail(f"required configuration missing: {missing}")
+            return self.fail(f"required configuration missing: {missing}")
         self.tl.service = svc or Service(self.t, posixpath.basename(argv[0]), tuple(self.ctx.spec.serves))
         self.tl.ignores_term = False
         self.forever = True
@@ -499,7 +404,7 @@ def missing_needs(spec: ImageSpec, env: dict[str, str], provided: frozenset[str]
 
 def plan(ctx: ExecContext, argv: list[str]) -> Timeline:
     """The time line of a container started with `argv` (see `container_argv`)."""
-    argv = strip_wrappers(argv, ctx.spec)
+    argv = strip_wrappers(argv, ctx.spec) or ctx.default_argv
     tl = Timeline()
     if not argv:
         tl.exit_s = 0.05
@@ -513,7 +418,7 @@ def plan(ctx: ExecContext, argv: list[str]) -> Timeline:
     name = posixpath.basename(prog)
     if name in SHELLS:
         ex.shell = name
-        code = _run_shell(ex, argv[1:])
+        code = run_shell(ex, argv[1:])
     else:
         ex.tl.ignores_term = name in ("sleep", "tail", "yes", "pause")
         code = ex.simple(argv, None)
@@ -523,7 +428,7 @@ def plan(ctx: ExecContext, argv: list[str]) -> Timeline:
     return tl
 
 
-def _run_shell(ex: Exec, args: list[str]) -> int:
+def run_shell(ex: Exec, args: list[str]) -> int:
     flags = [a for a in args if a.startswith("-")]
     if any("c" in f for f in flags):
         rest = args[[i for i, a in enumerate(args) if a.startswith("-") and "c" in a][0] + 1:]

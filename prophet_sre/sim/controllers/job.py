@@ -64,6 +64,11 @@ def _expand(text: str) -> set[int]:
     return out
 
 
+def _killed(pod: Obj) -> bool:
+    """A deleted pod whose containers are gone (the kubelet's final delete), held only by finalizers."""
+    return is_deleting(pod) and pod["metadata"].get("deletionGracePeriodSeconds") == 0
+
+
 def _index(pod: Obj) -> int | None:
     v = (pod["metadata"].get("annotations") or {}).get(INDEX_KEY)
     return int(v) if v is not None and str(v).isdigit() else None
@@ -124,7 +129,7 @@ class JobController(Controller):
                     status["succeeded"] = int(status.get("succeeded") or 0) + 1
                     if idx is not None:
                         completed.add(idx)
-            elif phase == "Failed":
+            elif phase == "Failed" or _killed(p):
                 newly_failed += 1
             else:
                 continue
@@ -137,7 +142,8 @@ class JobController(Controller):
             status["completedIndexes"] = _compress(completed)
         pods = self._pods(job)
         active = [p for p in pods if pod_phase(p) not in ("Succeeded", "Failed") and not is_deleting(p)]
-        terminating = [p for p in pods if is_deleting(p) and pod_phase(p) not in ("Succeeded", "Failed")]
+        terminating = [p for p in pods if is_deleting(p) and pod_phase(p) not in ("Succeeded", "Failed")
+                       and not _killed(p)]
         if not status.get("startTime") and not spec.get("suspend"):
             status["startTime"] = rfc3339(self.ctx.clock.now())
         again = self._decide(job, spec, status, active, terminating, completed, now)
@@ -195,7 +201,10 @@ class JobController(Controller):
             self._cond(conds, "Suspended", "JobResumed", "Job resumed", status="False")
             self.ctx.events.normal(job, "Resumed", "Job resumed", component=COMPONENT)
             status["startTime"] = rfc3339(self.ctx.clock.now())
-        want = parallelism if completions is None else min(parallelism, int(completions) - succeeded)
+        if completions is None:  # a work queue: once one pod succeeded, no new ones are started
+            want = len(active) if succeeded else parallelism
+        else:
+            want = min(parallelism, int(completions) - succeeded)
         if len(active) > want:
             for p in sorted(active, key=lambda p: p["metadata"].get("creationTimestamp") or "", reverse=True)[
                     :len(active) - want]:

@@ -4,7 +4,12 @@ A bound pod goes through the real sequence - ContainerCreating, sandbox with a p
 /24, `Pulling`/`Pulled`/`Created`/`Started` events, Running, Ready (after the readiness probe's
 initial delay) - on sim time, with timestamps of when each step happened. Restarts follow the
 kubelet's back-off (CrashLoopBackOff 10s, 20s, ... 5m); pull failures ErrImagePull/ImagePullBackOff.
-What a container actually does is the `ContainerRuntime`'s decision (see `runtime.py`).
+What a container actually does is the `ContainerRuntime`'s decision (see `runtime.py`); unless told
+otherwise the kubelet installs the behaviour model (`prophet_sre.sim.behaviour`). Before a sandbox
+exists its ConfigMap/Secret volumes must mount (else `FailedMount`, retried with the volume manager's
+back-off); before a container exists its env must resolve (else `CreateContainerConfigError`, retried
+every 10-15 s); both recover by themselves once the missing object appears. Running containers - their
+probes, their exits, OOM kills - are handled by `kubelet_run.RunningContainers`.
 
 A node annotated `sim.prophet.io/stopped: "true"` has a dead kubelet: its pods are left exactly as
 they are (a later node lifecycle controller turns that into NotReady and evictions).
@@ -18,10 +23,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from prophet_sre.sim import status as st
+from prophet_sre.sim.behaviour import probing
+from prophet_sre.sim.behaviour.podconfig import PodConfig
+from prophet_sre.sim.behaviour.process import seeded
+from prophet_sre.sim.behaviour.runtime import install as install_behaviour
+from prophet_sre.sim.behaviour.texts import mount_timeout
 from prophet_sre.sim.clock import rfc3339
 from prophet_sre.sim.controllers.base import Controller, ControllerContext
 from prophet_sre.sim.controllers.cache import ensure_pod_indexes, informers
 from prophet_sre.sim.controllers.common import hex_digest, is_deleting, is_terminal, obj_key
+from prophet_sre.sim.controllers.kubelet_run import RunningContainers
 from prophet_sre.sim.controllers.podstatus import ContainerRun, PodRun, build_status, pod_phase
 from prophet_sre.sim.controllers.runtime import ContainerRuntime, image_ref, runtime_for
 from prophet_sre.sim.store import WatchEvent
@@ -31,6 +42,13 @@ STOPPED_ANNOTATION = "sim.prophet.io/stopped"
 SANDBOX_S = 0.3
 CREATE_S = 0.1
 MAX_BACKOFF_S = 300.0
+MOUNT_RETRY_S = (0.5, 122.0)
+"""The volume manager's exponential back-off per failing mount: 500ms doubling up to 2m2s."""
+MOUNT_TIMEOUT_S = 123.0
+"""How long a pod sync waits for its volumes before `Unable to attach or mount volumes` (2m3s)."""
+CONFIG_RETRY_S = 10.0
+"""The pod worker's back-off after a failed sync (10s, jittered by up to 50%)."""
+EPOCH = "1970-01-01T00:00:00Z"
 Obj = dict[str, Any]
 
 
@@ -53,7 +71,7 @@ def node_images(ctx: ControllerContext) -> dict[str, dict[str, int]]:
     return ctx.extras.setdefault("node_images", {})  # type: ignore[no-any-return]
 
 
-class KubeletController(Controller):
+class KubeletController(RunningContainers, Controller):
     name = COMPONENT
     watches = (("", "pods"), ("", "nodes"))
 
@@ -67,6 +85,10 @@ class KubeletController(Controller):
         self.ips: dict[str, dict[str, str]] = {}  # node -> ip -> pod uid
         self._last_ip: dict[str, int] = {}
         self.images = node_images(ctx)
+        self._poked: set[tuple[str, str]] = set()
+        if "container_runtime" not in ctx.extras:
+            install_behaviour(ctx)
+        ctx.extras["kubelet_poke"] = self.poke
 
     @property
     def runtime(self) -> ContainerRuntime:
@@ -103,6 +125,12 @@ class KubeletController(Controller):
         uid = pod["metadata"]["uid"]
         run = self.runs.get(uid)
         now = self.ctx.clock.elapsed()
+        if (pod.get("status") or {}).get("reason") == "Evicted" and not is_deleting(pod):  # [workloads] evicted
+            if run is not None and not run.finished:  # by the eviction manager (nodelifecycle.py): stop it
+                run.finished = True
+                self._release_ip(run)
+                self._end_processes(run)
+            return None
         if run is None:
             if is_terminal(pod) or (is_deleting(pod) and pod["metadata"].get("deletionGracePeriodSeconds") == 0):
                 return None  # finished, or already killed and only held by finalizers
@@ -116,15 +144,32 @@ class KubeletController(Controller):
                 self._finish_kill(pod, run)
                 return None
             return max(run.kill_due - now, 0.0) + 1e-6
+        if (ns, name) in self._poked:
+            self._poked.discard((ns, name))
+            self._rearm(run, now)
         self._advance(pod, run, node, now)
         self._post_status(pod, run)
         due = self._next_due(run)
         return None if due is None else max(due - now, 0.0) + 1e-6
 
+    def poke(self, namespace: str, name: str) -> None:
+        """Look at a pod now, re-running its settled probes (the runtime says its behaviour changed)."""
+        self._poked.add((namespace, name))
+        self.enqueue(("", "pods", (namespace, name)))
+
+    def _end_processes(self, run: PodRun) -> None:
+        for c in run.containers():
+            if c.plan is not None and c.plan.process is not None:
+                c.plan.process.ended()
+
     def _forget(self, uid: str, ns: str, name: str) -> None:
         run = self.runs.pop(uid, None)
         if run is not None:
             self._release_ip(run)
+            self._end_processes(run)
+        forget = getattr(self.runtime, "forget", None)
+        if forget is not None:
+            forget(uid)
         self.ctx.logs.forget_pod(ns, name)
 
     def _next_due(self, run: PodRun) -> float | None:
@@ -189,7 +234,7 @@ class KubeletController(Controller):
             if run.finished:
                 return
             if not run.sandbox_ready:
-                if now < run.sandbox_due:
+                if now < run.sandbox_due or not self._mount(pod, run, run.sandbox_due):
                     return
                 run.sandbox_ready = True
                 run.pod_ip = self._allocate_ip(run, node, bool(pod["spec"].get("hostNetwork")))
@@ -205,6 +250,23 @@ class KubeletController(Controller):
             if pod_phase(run, pod) in ("Succeeded", "Failed"):
                 run.finished = True
                 self._release_ip(run)
+
+    def _mount(self, pod: Obj, run: PodRun, at: float) -> bool:
+        """Set up the pod's volumes; on failure emit `FailedMount` and retry with back-off."""
+        errors = PodConfig(self.ctx, pod).volume_errors()
+        if not errors:
+            return True
+        for _, msg in errors:
+            self.ctx.events.warning(pod, "FailedMount", msg, component=COMPONENT, host=run.node)
+        if run.mount_since is None:
+            run.mount_since = at
+        elif at - run.mount_since >= MOUNT_TIMEOUT_S:
+            self.ctx.events.warning(pod, "FailedMount", mount_timeout([v for v, _ in errors]), component=COMPONENT,
+                                    host=run.node)
+            run.mount_since = at
+        run.sandbox_due = at + min(MOUNT_RETRY_S[0] * 2 ** run.mount_failures, MOUNT_RETRY_S[1])
+        run.mount_failures += 1
+        return False
 
     def _startable(self, run: PodRun) -> list[ContainerRun]:
         for c in run.init:
@@ -224,14 +286,15 @@ class KubeletController(Controller):
         key = "initContainers" if c.init else "containers"
         return next((x for x in pod["spec"].get(key) or () if x.get("name") == c.name), {})
 
-    def _begin(self, pod: Obj, run: PodRun, c: ContainerRun, at: float) -> None:
+    def _begin(self, pod: Obj, run: PodRun, c: ContainerRun, at: float, *, keep_waiting: bool = False) -> None:
         """Start (or restart) a container: pull if needed, else straight to create."""
         spec_c = self._spec_of(pod, c)
         ref = image_ref(c.image)
         have = ref in self.images.get(run.node, {})
         policy = spec_c.get("imagePullPolicy") or ("Always" if ref.endswith(":latest") else "IfNotPresent")
-        c.waiting_reason = "ContainerCreating"
-        c.waiting_message = ""
+        if not keep_waiting:
+            c.waiting_reason = "ContainerCreating"
+            c.waiting_message = ""
         if have and policy != "Always":
             self._event(pod, run, c, "Pulled", f'Container image "{c.image}" already present on machine')
             c.stage, c.due = "creating", at + CREATE_S
@@ -256,12 +319,12 @@ class KubeletController(Controller):
             self._event(pod, run, c, "BackOff", f'Back-off pulling image "{c.image}"')
             self._event(pod, run, c, "Failed", "Error: ImagePullBackOff", warning=True)
             c.stage, c.due = "pull_backoff", at + min(10.0 * 2 ** max(c.pull_backoff_n - 1, 0), MAX_BACKOFF_S)
-        elif stage in ("pull_backoff", "crashloop"):
+        elif stage in ("pull_backoff", "crashloop", "config_error"):
             c.stage = "idle"
-            self._begin(pod, run, c, at)
+            self._begin(pod, run, c, at, keep_waiting=stage == "config_error")
         elif stage == "creating":
             self._start(pod, run, c, at)
-        elif stage == "running":
+        elif stage in ("running", "stopping"):
             self._running_step(pod, run, c, at)
 
     def _pulled(self, pod: Obj, run: PodRun, c: ContainerRun, at: float) -> None:
@@ -281,55 +344,60 @@ class KubeletController(Controller):
         c.stage, c.due = "creating", at + CREATE_S
 
     def _start(self, pod: Obj, run: PodRun, c: ContainerRun, at: float) -> None:
+        spec_c = self._spec_of(pod, c)
+        err = PodConfig(self.ctx, pod).env_error(spec_c)
+        if err:  # the container is never created; the pod worker retries the sync after its back-off
+            self._event(pod, run, c, "Failed", f"Error: {err}", warning=True)
+            c.stage, c.waiting_reason, c.waiting_message = "config_error", "CreateContainerConfigError", err
+            c.config_retries += 1
+            c.due = at + CONFIG_RETRY_S * (1 + 0.5 * seeded("sync", run.uid, c.name, str(c.config_retries)))
+            return
         if c.ever_ran:
             c.restart_count += 1
         c.ever_ran = True
         self._event(pod, run, c, "Created", f"Created container: {c.name}")
-        self._event(pod, run, c, "Started", f"Started container {c.name}")
         c.container_id = "containerd://" + hex_digest("container", run.uid, c.name, str(c.restart_count))
-        c.stage, c.started_s, c.started_at = "running", at, self._ts(at)
-        c.terminated = None
         started_dt = self._dt(at)
-        plan = self.runtime.run(pod, self._spec_of(pod, c), run.node, init=c.init, restart_count=c.restart_count,
+        seen = {**pod, "status": {**(pod.get("status") or {}), "podIP": run.pod_ip, "hostIP": run.host_ip}}
+        plan = self.runtime.run(seen, spec_c, run.node, init=c.init, restart_count=c.restart_count,
                                 started=started_dt)
         c.plan = plan
         ns, name = obj_key(pod)
         self.ctx.logs.start_instance(ns, name, c.name)
+        if plan.start_error:
+            self._event(pod, run, c, "Failed", f"Error: {plan.start_error}", warning=True)
+            for line in plan.logs:  # what the runtime left in the container's log: the exec error
+                self.ctx.logs.append(ns, name, c.name, started_dt, line)
+            c.started_at, c.started_s = EPOCH, at
+            self._exited(pod, run, c, at, 128, "StartError", plan.start_error)
+            return
+        self._event(pod, run, c, "Started", f"Started container {c.name}")
+        c.stage, c.started_s, c.started_at = "running", at, self._ts(at)
+        c.terminated = None
         for line in plan.logs:
             self.ctx.logs.append(ns, name, c.name, started_dt, line)
-        c.started = plan.started_after_s <= 0
+        c.probes = probing.workers_for(spec_c, at, self._relist(run.node, at + 0.5))
+        kinds = {w.kind for w in c.probes}
+        c.started = "startup" not in kinds and plan.started_after_s <= 0
         c.started_probe_at = at + plan.started_after_s
-        c.ready_at = None if plan.ready_after_s is None or (c.init and not c.sidecar) else at + plan.ready_after_s
-        c.ready = c.ready_at is not None and c.ready_at <= at
-        self._schedule_running(c)
+        static_ready = plan.ready_after_s is not None and not (c.init and not c.sidecar)
+        c.ready_at = at + plan.ready_after_s if static_ready and plan.ready_after_s is not None else None
+        if "readiness" in kinds:
+            c.ready_at = None
+        c.ready = c.ready_at is not None and c.ready_at <= at and c.started
+        self._running_step(pod, run, c, at)
 
-    def _schedule_running(self, c: ContainerRun) -> None:
-        dues = []
-        if not c.started:
-            dues.append(c.started_probe_at)
-        if not c.ready and c.ready_at is not None:
-            dues.append(c.ready_at)
-        if c.plan is not None and c.plan.exit_after_s is not None:
-            dues.append(c.started_s + c.plan.exit_after_s)
-        c.due = min(dues) if dues else None
-
-    def _running_step(self, pod: Obj, run: PodRun, c: ContainerRun, at: float) -> None:
-        plan = c.plan
-        if plan is not None and plan.exit_after_s is not None and at >= c.started_s + plan.exit_after_s:
-            self._exited(pod, run, c, at, plan.exit_code, plan.reason, plan.message)
-            return
-        if not c.started and at >= c.started_probe_at:
-            c.started = True
-        if not c.ready and c.ready_at is not None and at >= c.ready_at and c.started:
-            c.ready = True
-        self._schedule_running(c)
-
-    def _exited(self, pod: Obj, run: PodRun, c: ContainerRun, at: float, code: int, reason: str, msg: str) -> None:
+    def _exited(self, pod: Obj, run: PodRun, c: ContainerRun, at: float, code: int, reason: str, msg: str,
+                finished_s: float | None = None) -> None:
         term: Obj = {"exitCode": code, "reason": reason or ("Completed" if code == 0 else "Error")}
         if msg:
             term["message"] = msg
-        term.update(startedAt=c.started_at, finishedAt=self._ts(at), containerID=c.container_id)
-        c.terminated, c.ready, c.stage = term, False, "exited"
+        term.update(startedAt=c.started_at, finishedAt=self._ts(at if finished_s is None else finished_s),
+                    containerID=c.container_id)
+        if c.plan is not None and c.plan.process is not None:
+            c.plan.process.ended()
+        c.terminated, c.ready, c.stage, c.due = term, False, "exited", None
+        c.probes, c.exit_pending, c.stop_exit = [], None, None
         policy = pod["spec"].get("restartPolicy") or "Always"
         restart = c.sidecar or (policy == "Always" and not c.init) or (policy != "Never" and code != 0)
         if not restart:
@@ -341,6 +409,9 @@ class KubeletController(Controller):
             c.backoff_n = 0
         if c.backoff_n == 0:
             c.backoff_n = 1
+            if reason == "StartError":  # the failed start shows until the next sync restarts it
+                c.stage, c.due, c.waiting_reason, c.waiting_message = "crashloop", at + 1.0, "RunContainerError", msg
+                return
             c.stage = "idle"
             self._begin(pod, run, c, at)
             return
@@ -359,7 +430,7 @@ class KubeletController(Controller):
         grace = 30 if grace is None else int(grace)
         ns, name = obj_key(pod)
         for c in run.containers():
-            if c.stage == "running":
+            if c.stage in ("running", "stopping"):
                 self._event(pod, run, c, "Killing", f"Stopping container {c.name}")
                 for line in self.runtime.stop_logs(pod, self._spec_of(pod, c), self._dt(now)):
                     self.ctx.logs.append(ns, name, c.name, self._dt(now), line)

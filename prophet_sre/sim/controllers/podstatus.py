@@ -8,12 +8,16 @@ them - read as one piece and match `kubelet_pods.go` (`getPhase`, `generateAPIPo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prophet_sre.sim.controllers.common import parse_quantity
-from prophet_sre.sim.controllers.runtime import PullResult, RunPlan, image_id, image_ref
+from prophet_sre.sim.controllers.runtime import Exit, PullResult, RunPlan, image_id, image_ref
+
+if TYPE_CHECKING:
+    from prophet_sre.sim.behaviour.probing import ProbeWorker
 
 Obj = dict[str, Any]
+RUNNING_STAGES = ("running", "stopping")
 
 
 @dataclass
@@ -23,7 +27,8 @@ class ContainerRun:
     init: bool = False
     sidecar: bool = False
     stage: str = "idle"
-    """idle | pulling | pull_failed | pull_backoff | creating | running | crashloop | exited | never"""
+    """idle | pulling | pull_failed | pull_backoff | creating | config_error | running | stopping | crashloop
+    | exited | never"""
     due: float | None = None
     waiting_reason: str = "ContainerCreating"
     waiting_message: str = ""
@@ -43,6 +48,12 @@ class ContainerRun:
     ever_ran: bool = False
     terminated: Obj | None = None
     last_terminated: Obj | None = None
+    probes: list[ProbeWorker] = field(default_factory=list)
+    exit_pending: Exit | None = None
+    """The process exited; the kubelet notices at its next relist (PLEG), stamping the real exit time."""
+    stop_exit: tuple[int, str] | None = None
+    """(exit code, reason) of a container being stopped by the kubelet (a failed liveness probe)."""
+    config_retries: int = 0
 
     @property
     def done_ok(self) -> bool:
@@ -63,6 +74,9 @@ class PodRun:
     kill_due: float | None = None
     failed: bool = False
     finished: bool = False
+    mount_failures: int = 0
+    mount_since: float | None = None
+    """Sim second volumes first failed to mount (the 2m wait of the kubelet times out from there)."""
 
     def containers(self) -> list[ContainerRun]:
         return self.init + self.app
@@ -91,7 +105,7 @@ def qos_class(pod: Obj) -> str:
 
 
 def _state(c: ContainerRun) -> Obj:
-    if c.stage == "running":
+    if c.stage in RUNNING_STAGES:
         return {"running": {"startedAt": c.started_at}}
     if c.stage == "exited" and c.terminated is not None:
         return {"terminated": dict(c.terminated)}
@@ -108,7 +122,7 @@ def container_status(c: ContainerRun, spec_c: Obj) -> Obj:
                 "imageID": image_id(c.image) if c.ever_ran else ""}
     if c.container_id:
         out["containerID"] = c.container_id
-    out["started"] = c.started and c.stage == "running"
+    out["started"] = c.started and c.stage in RUNNING_STAGES
     res = spec_c.get("resources") or {}
     if res.get("requests") or res.get("limits"):
         out["resources"] = {k: dict(v) for k, v in res.items() if k in ("requests", "limits") and v}
@@ -131,7 +145,7 @@ def pod_phase(run: PodRun, pod: Obj) -> str:
         return "Pending"
     waiting = running = stopped = succeeded = 0
     for c in run.app:
-        if c.stage == "running":
+        if c.stage in RUNNING_STAGES:
             running += 1
         elif c.stage == "exited":
             stopped += 1

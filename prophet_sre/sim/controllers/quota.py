@@ -141,7 +141,8 @@ def scopes_match(quota: Obj, rt: ResourceType, obj: Obj) -> bool:
         if name == "PriorityClass":
             pc = spec.get("priorityClassName")
             values = s.get("values") or []
-            ok = {"In": pc in values, "NotIn": pc not in values, "Exists": bool(pc), "DoesNotExist": not pc}.get(op, False)
+            ok = {"In": pc in values, "NotIn": pc not in values, "Exists": bool(pc),
+                  "DoesNotExist": not pc}.get(op, False)
         else:
             terminating = spec.get("activeDeadlineSeconds") is not None
             best_effort = qos_class(obj) == "BestEffort"

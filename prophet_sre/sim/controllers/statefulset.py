@@ -208,7 +208,7 @@ class StatefulSetController(Controller):
             if (tmpl.get("metadata") or {}).get("annotations"):
                 cmeta["annotations"] = dict(tmpl["metadata"]["annotations"])
             if ((spec.get("persistentVolumeClaimRetentionPolicy") or {}).get("whenDeleted") == "Delete"):
-                cmeta["ownerReferences"] = [owner_reference(sts, controller=True, block=True)]
+                cmeta["ownerReferences"] = [owner_reference(sts, controller=False, block=False)]
             claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": cmeta,
                      "spec": copy.deepcopy(tmpl.get("spec") or {})}
             try:

@@ -79,7 +79,8 @@ class PersistentVolumeController(Controller):
     def keys_for(self, ev: WatchEvent) -> Iterable[Hashable]:
         skey = ev.storage_key
         if skey == ("", "persistentvolumeclaims"):
-            return [("claim", *obj_key(ev.obj))]
+            volume = (ev.obj.get("spec") or {}).get("volumeName")
+            return [("claim", *obj_key(ev.obj))] + ([("volume", volume)] if volume and ev.type == "DELETED" else [])
         if skey == ("", "persistentvolumes"):
             ref = (ev.obj.get("spec") or {}).get("claimRef") or {}
             keys: list[Hashable] = [("volume", ev.obj["metadata"]["name"])]
@@ -177,7 +178,8 @@ class PersistentVolumeController(Controller):
                                         component=provisioner_identity(provisioner))
                 return self.timers.next(key, now, SYNC_S)
             pv = self.ctx.store.get(self.pv_rt, "", pv["metadata"]["name"])
-        self.ctx.events.normal(pvc, "ProvisioningSucceeded", f"Successfully provisioned volume {pv['metadata']['name']}",
+        self.ctx.events.normal(pvc, "ProvisioningSucceeded",
+                               f"Successfully provisioned volume {pv['metadata']['name']}",
                                component=provisioner_identity(provisioner))
         cur = self.ctx.store.try_get(self.pvc_rt, *obj_key(pvc))
         if cur is not None:
@@ -230,9 +232,10 @@ class PersistentVolumeController(Controller):
             ref = ps.get("claimRef")
             if ref and ref.get("uid") and ref.get("uid") != pvc["metadata"]["uid"]:
                 continue
-            if ref and (ref.get("name"), ref.get("namespace")) != (pvc["metadata"]["name"], pvc["metadata"]["namespace"]):
+            if ref and (ref.get("name"), ref.get("namespace")) != obj_key(pvc)[::-1]:
                 continue
-            if is_deleting(pv) or (ps.get("storageClassName") or "") != cls or not modes <= set(ps.get("accessModes") or ()):
+            if is_deleting(pv) or (ps.get("storageClassName") or "") != cls or \
+                    not modes <= set(ps.get("accessModes") or ()):
                 continue
             if node is not None and not pv_fits_node(pv, node):
                 continue
@@ -344,10 +347,12 @@ class PersistentVolumeController(Controller):
         self._update(self.pv_rt, {**pv, "status": new}, status=True)
 
     def _users(self, pvc: Obj) -> list[Obj]:
+        """Scheduled, unfinished pods mounting the claim (`podUsesPVC`: an unscheduled pod does not count,
+        the kubelet will not start it with a claim that is being deleted)."""
         out = []
         for k in self.claim_users.get(obj_key(pvc)):
             p = self.ctx.store.try_get(self.pod_rt, *k)
-            if p is not None and not is_terminal(p):
+            if p is not None and not is_terminal(p) and (p.get("spec") or {}).get("nodeName"):
                 out.append(p)
         return out
 

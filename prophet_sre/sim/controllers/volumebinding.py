@@ -19,6 +19,7 @@ from typing import Any
 
 from prophet_sre.sim import status as st
 from prophet_sre.sim.controllers.base import ControllerContext
+from prophet_sre.sim.controllers.common import parse_quantity
 from prophet_sre.sim.registry import Registry, ResourceType
 from prophet_sre.sim.store import Store
 
@@ -190,7 +191,5 @@ def requested_storage(pvc: Obj) -> Any:
 
 
 def _grows(old: Obj, new: Obj) -> bool:
-    from prophet_sre.sim.controllers.common import parse_quantity
-
     before, after = requested_storage(old), requested_storage(new)
     return before is not None and after is not None and parse_quantity(after) > parse_quantity(before)

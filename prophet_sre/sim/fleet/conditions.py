@@ -74,7 +74,12 @@ def aggregate(type_: str, items: list[tuple[str, Obj | None]], *, true_reason: s
     names = ", ".join(n for n, _ in picked[:3]) + (", ..." if len(picked) > 3 else "")
     detail = next((c.get("message") for _, c in picked if c is not None and c.get("message")), "")
     label = f"{noun} {names}" if len(picked) == 1 else f"{noun}s {names}"
-    message = f"* {label}:" + (("\n" + indent(detail)) if detail else " Condition not yet reported")
+    if not detail:
+        message = f"* {label}: Condition not yet reported"
+    elif "\n" in detail or detail.startswith("*"):
+        message = f"* {label}:\n" + indent(detail)
+    else:
+        message = f"* {label}: {detail}"
     return cond(type_, status, false_reason if status == FALSE else unknown_reason, message)
 
 

@@ -5,7 +5,8 @@ seconds (and at once when a MachineDeployment, MachineSet or Machine changes):
 
 1. applies the world side of a `cluster_degraded` fault - read from **the workload cluster's own**
    `knobs` (effect target = that cluster's name): its worker kubelets stop (`params.nodes: "all"` stops
-   the control plane too) and, after the node-monitor grace period, its Nodes turn `Unknown`;
+   the control plane too), so that cluster's node lifecycle controller turns its Nodes `Unknown` after
+   the node-monitor grace period;
    `params.api_down: true` also makes its API unreachable from the management cluster, which CAPI reports
    as `RemoteConnectionProbe=False` after the 50 s remote-connection grace period;
 2. scales MachineSets and Machines to the MachineDeployments and runs the Machine lifecycle
@@ -90,9 +91,10 @@ class FleetController(Controller):
     # -- one workload cluster ---------------------------------------------------------------------------------
     def reconcile_cluster(self, name: str) -> float | None:
         w = self.workloads.get(name)
-        cluster = self.ctx.store.try_get(self.cluster_rt, o.NAMESPACE, name)
-        if w is None or cluster is None:
+        if w is None:
             return None
+        # a deleted Cluster still has Machines to tear down (the GC deletes them): only the status goes
+        cluster = self.ctx.store.try_get(self.cluster_rt, o.NAMESPACE, name)
         p = provider_for(name)
         t, now = self.ctx.clock.elapsed(), self.ctx.clock.now()
         effects = [e for e in w.knobs.active(FAULT_KIND, t) if e.target == name]
@@ -112,7 +114,8 @@ class FleetController(Controller):
             self._views[name] = {n["metadata"]["name"]: nd.view(n) for n in nd.nodes(w.store)}
         elif probe.ok:
             busy = True  # still inside the grace period: look again when it ends
-        self._write_statuses(name, cluster, probe, now_s=rfc3339(now))
+        if cluster is not None:
+            self._write_statuses(name, cluster, probe, now_s=rfc3339(now))
         if api_down and probe.ok:
             return max(0.5, REMOTE_CONNECTION_GRACE_S - (t - self._fail_since[name]))
         return 1.0 if busy else None
@@ -124,8 +127,7 @@ class FleetController(Controller):
             return None
 
     def _apply_fault(self, store: Store, name: str, effects: list[Effect]) -> bool:
-        """Stop or restart kubelets for the cluster's fault; True while Nodes are still turning Unknown."""
-        now = self.ctx.clock.now()
+        """Stop or restart kubelets for the cluster's fault; True while stopped Nodes still look Ready."""
         everything = any(e.params.get("nodes") == "all" for e in effects)
         pending = False
         for node in nd.nodes(store):
@@ -134,17 +136,12 @@ class FleetController(Controller):
             stop = bool(effects) and (everything or not control_plane)
             key = (name, node_name)
             if stop and key not in self._stopped:
-                nd.set_stopped(store, node_name, True, now)
+                nd.set_stopped(store, node_name, True)
                 self._stopped.add(key)
             elif not stop and key in self._stopped:
-                nd.set_stopped(store, node_name, False, now)
+                nd.set_stopped(store, node_name, False)
                 self._stopped.discard(key)
-            current = store.try_get(store.registry.storage_type("", "nodes"), "", node_name)  # type: ignore[arg-type]
-            if current is not None and nd.stopped(current):
-                nd.mark_unreachable(store, current, now)
-                current = store.try_get(store.registry.storage_type("", "nodes"), "", node_name)  # type: ignore[arg-type]
-                pending |= current is not None and any(c.get("status") != "Unknown"
-                                                       for c in current["status"].get("conditions") or ())
+            pending |= stop and nd.view(node).ready == "True"
         return pending
 
     def _probe(self, name: str, api_down: bool, t: float) -> health.Probe:
@@ -181,7 +178,7 @@ class FleetController(Controller):
             status = health.machine_status(m, node, now, probe=probe, mhc=mhc, drained=node is None)
             machines.append(self._put_status(ops.machine_rt, m, status, now_s))
         cp = [m for m in machines if o.CONTROL_PLANE_LABEL in (m["metadata"].get("labels") or {})]
-        workers = [m for m in machines if m not in cp]
+        workers = [m for m in machines if o.CONTROL_PLANE_LABEL not in (m["metadata"].get("labels") or {})]
         for ms in ops.of_cluster(ops.ms_rt, name):
             owned = [m for m in workers if (m["metadata"].get("labels") or {}).get(o.SET_LABEL) == ms["metadata"]["name"]]
             self._put_status(ops.ms_rt, ms, health.scalable_status(ms, owned, with_available=False), now_s)

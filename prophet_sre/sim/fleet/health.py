@@ -204,7 +204,6 @@ def scalable_status(obj: Obj, machines: list[Obj], *, with_available: bool) -> O
     """MachineDeployment (`with_available`) or MachineSet status from the machines it owns."""
     desired = int(obj["spec"].get("replicas") or 0)
     n = count(machines)
-    current = len([m for m in machines if not m["metadata"].get("deletionTimestamp")])
     if n.replicas > desired:
         phase = "ScalingDown"
     elif desired > n.ready:
@@ -222,7 +221,7 @@ def scalable_status(obj: Obj, machines: list[Obj], *, with_available: bool) -> O
     conds += [_machines_ready(machines), cond("MachinesUpToDate", TRUE, "UpToDate")]
     if with_available:
         conds.append(cond("RollingOut", FALSE, "NotRollingOut"))
-    conds += _scaling(desired, current)
+    conds += _scaling(desired, n.replicas)  # CAPI counts every Machine, deleting ones included
     conds += [cond("Remediating", FALSE, "NotRemediating"), cond("Deleting", FALSE, "NotDeleting"),
               cond("Paused", FALSE, "NotPaused")]
     status: Obj = {"conditions": conds, "observedGeneration": obj["metadata"].get("generation", 1),

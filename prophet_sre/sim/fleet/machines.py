@@ -5,7 +5,8 @@ reduced to the parts an SRE sees: `spec.replicas` on a MachineDeployment (patche
 subresource) flows to its MachineSet, which creates or deletes Machines (newest first, matching the
 MachineDeployment's `deletion.order: Newest`); a new Machine is `Provisioning` until its instance is up
 (`health.PROVISION_S`), then its Node registers in the workload cluster; a deleted Machine keeps its
-finalizer while its Node is cordoned, drained and removed.
+finalizer while its Node is cordoned and drained and its instance terminates (`TERMINATE_S`), then the
+Node is removed and the finalizer comes off.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from prophet_sre.sim.store import Store
 Obj = dict[str, Any]
 DRAIN_TIMEOUT_S = 30.0
 """Sim seconds a drain may take before the Node is removed with whatever pods are left."""
+TERMINATE_S = 5.0
+"""Sim seconds from the start of a Machine's deletion until its instance is gone (at the earliest)."""
 RunIn = Callable[..., Any]
 """Runs a function against the workload cluster on that cluster's own thread."""
 
@@ -45,6 +48,7 @@ class MachineOps:
         self.ms_rt = ctx.rt(o.CAPI, "machinesets")
         self.machine_rt = ctx.rt(o.CAPI, "machines")
         self._drain_started: dict[str, float] = {}
+        self._issued: dict[str, int] = {}  # cluster -> highest worker-N handed out
 
     # -- listing ----------------------------------------------------------------------------------------
     def of_cluster(self, rt: Any, cluster: str) -> list[Obj]:
@@ -101,9 +105,11 @@ class MachineOps:
             ms = self.store.update(self.ms_rt, updated, check_rv=False)
         return ms
 
-    def _create_machine(self, ms: Obj, cluster: str, p: Provider, zone: str, i: int) -> Obj | None:
+    def _create_machine(self, ms: Obj, cluster: str, p: Provider, zone: str, i: int) -> Obj:
+        """A new Machine `<machineset>-<5 chars>` (unique among the stored ones)."""
+        base = ms["metadata"]["name"]
         for attempt in range(20):
-            name = f"{ms['metadata']['name']}-{o.suffix(ms['metadata']['name'], str(self.store.resource_version), str(i), str(attempt))}"
+            name = f"{base}-{o.suffix(base, str(self.store.resource_version), str(i), str(attempt))}"
             if self.store.try_get(self.machine_rt, o.NAMESPACE, name) is None:
                 break
         machine = self.store.create(self.machine_rt, o.machine(name, cluster, p, ms, zone))
@@ -125,6 +131,7 @@ class MachineOps:
         """Provision, join, drain and finalise Machines; True while something is still in progress."""
         busy = False
         now = self.ctx.clock.now()
+        self._note_issued(cluster, [v.name for v in by_machine.values()])
         for m in machines:
             name = m["metadata"]["name"]
             node = by_machine.get(name)
@@ -133,7 +140,7 @@ class MachineOps:
                 if node is not None:
                     started = self._drain_started.setdefault(name, t)
                     left = run_in(nd.cordon_and_drain, workload, node.name)
-                    if not left or t - started >= DRAIN_TIMEOUT_S:
+                    if (not left and t - started >= TERMINATE_S) or t - started >= DRAIN_TIMEOUT_S:
                         run_in(nd.remove, workload, node.name)
                 else:
                     self._drain_started.pop(name, None)
@@ -144,17 +151,22 @@ class MachineOps:
                     continue
                 busy = True
                 if age_s(m, now) >= PROVISION_S:
-                    joined = run_in(nd.join, workload, cluster, p, m, now)
+                    joined = run_in(nd.join, workload, cluster, p, m, now, self._issued.get(cluster, 0))
                     if joined is not None:
+                        self._note_issued(cluster, [joined["metadata"]["name"]])
                         self._set_provider_id(m, joined["spec"]["providerID"])
                         self._event(m, "SuccessfulSetNodeRef", joined["metadata"]["name"], "machine-controller")
                 continue
-            if node.ready != "True" and node.ready_reason == "KubeletNotReady" and node.ready_message == nd.CNI_NOT_READY:
-                busy = True
-                run_in(nd.finish_join, workload, node.name, now)
             if not m["spec"].get("providerID") and node.provider_id:
                 self._set_provider_id(m, node.provider_id)
         return busy
+
+    def _note_issued(self, cluster: str, node_names: list[str]) -> None:
+        """Remember the highest `worker-N` seen, so a replacement never reuses a gone Node's name."""
+        for name in node_names:
+            number = nd.WORKER_NAME.match(name)
+            if number:
+                self._issued[cluster] = max(self._issued.get(cluster, 0), int(number.group(1)))
 
     def _set_provider_id(self, m: Obj, provider_id: str) -> None:
         current = self.store.try_get(self.machine_rt, o.NAMESPACE, m["metadata"]["name"])

@@ -1,12 +1,11 @@
 """What happens to Nodes inside a workload cluster: cloud instances joining and leaving, and kubelets dying.
 
-These functions change one workload cluster's store directly, the way the cloud and the kubelet would:
-a new instance registers as a NotReady Node (CNI not up yet) and turns Ready a few seconds later; a
-deleted Machine's Node is cordoned, drained and removed; a `cluster_degraded` fault stops the kubelets
-(the `sim.prophet.io/stopped` annotation the kubelet and heartbeat controllers honour). Marking a silent
-node `Unknown` is the node lifecycle controller's job; `mark_unreachable` does it only when nothing else
-did within the grace period, so the fleet works with or without that controller.
-The caller (the fleet controller) runs them on the workload cluster's own thread.
+These functions change one workload cluster's store directly, the way the cloud and the kubelet would: a
+new instance registers its Node (with the cloud's providerID, zone and the CAPI annotations); a deleted
+Machine's Node is cordoned, drained and removed; a `cluster_degraded` fault stops the kubelets (the
+`sim.prophet.io/stopped` annotation the kubelet and heartbeat controllers honour). Turning a silent Node
+`Unknown` - and Ready again when heartbeats resume - is the workload cluster's node lifecycle
+controller's job, not ours. The caller (the fleet controller) runs these on that cluster's own thread.
 """
 
 from __future__ import annotations
@@ -14,26 +13,18 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from prophet_sre.sim import status as st
 from prophet_sre.sim.bootstrap import NodeSpec, node_object
-from prophet_sre.sim.clock import parse_time, rfc3339
 from prophet_sre.sim.controllers.kubelet import STOPPED_ANNOTATION
 from prophet_sre.sim.fleet import objects as o
 from prophet_sre.sim.fleet.providers import Provider
 from prophet_sre.sim.store import Store
 
 Obj = dict[str, Any]
-NODE_MONITOR_GRACE_S = 50.0
-"""kube-controller-manager --node-monitor-grace-period default (1.32+)."""
-JOIN_READY_S = 4.0
-"""How long a new Node stays NotReady (CNI initialising) after it registers."""
-CNI_NOT_READY = ("container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
-                 "message:Network plugin returns error: cni plugin not initialized")
-UNREACHABLE_MESSAGE = "Kubelet stopped posting node status."
-_WORKER = re.compile(r"^worker-(\d+)$")
+WORKER_NAME = re.compile(r"^worker-(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -72,6 +63,10 @@ def _rt(store: Store, group: str, plural: str) -> Any:
     rt = store.registry.storage_type(group, plural)
     assert rt is not None, plural
     return rt
+
+
+def get(store: Store, name: str) -> Obj | None:
+    return store.try_get(_rt(store, "", "nodes"), "", name)
 
 
 def nodes(store: Store) -> list[Obj]:
@@ -114,11 +109,12 @@ def replace(store: Store, node: Obj) -> None:
     store.create(rt, node)
 
 
-def next_worker(store: Store) -> tuple[str, int]:
-    """Name and pod-CIDR index of the next worker (`worker-N`, one past the highest in use)."""
-    highest, index = 0, 0
+def next_worker(store: Store, issued: int = 0) -> tuple[str, int]:
+    """Name and pod-CIDR index of the next worker: `worker-N`, one past the highest in use or ever
+    `issued` (a replacement instance gets a new name, as a new cloud hostname would)."""
+    highest, index = issued, 0
     for n in nodes(store):
-        m = _WORKER.match(n["metadata"]["name"])
+        m = WORKER_NAME.match(n["metadata"]["name"])
         if m:
             highest = max(highest, int(m.group(1)))
         cidr = (n.get("spec") or {}).get("podCIDR") or ""
@@ -128,65 +124,22 @@ def next_worker(store: Store) -> tuple[str, int]:
     return f"worker-{highest + 1}", index + 1
 
 
-def join(store: Store, cluster: str, p: Provider, machine: Obj, now: datetime) -> Obj:
-    """Register the Node of a freshly provisioned instance: NotReady until the CNI comes up."""
-    name, index = next_worker(store)
+def join(store: Store, cluster: str, p: Provider, machine: Obj, now: datetime, issued: int = 0) -> Obj:
+    """Register the Node of a freshly provisioned instance as the next `worker-N`."""
+    name, index = next_worker(store, issued)
     zone = machine["spec"].get("failureDomain") or p.zone(index)
     spec = NodeSpec(name=name, zone=zone, instance_type=p.instance_type)
     node = for_provider(node_object(spec, index, cluster, now), cluster, p, zone)
     annotate_for_machine(node, machine)
-    ts = rfc3339(now)
-    for c in node["status"]["conditions"]:
-        if c["type"] == "Ready":
-            c.update({"status": "False", "reason": "KubeletNotReady", "message": CNI_NOT_READY,
-                      "lastTransitionTime": ts, "lastHeartbeatTime": ts})
     return store.create(_rt(store, "", "nodes"), node)
-
-
-def finish_join(store: Store, name: str, now: datetime) -> bool:
-    """Ready once JOIN_READY_S have passed since registration; True if it changed the node."""
-    node = store.try_get(_rt(store, "", "nodes"), "", name)
-    if node is None:
-        return False
-    ready = next((c for c in node["status"].get("conditions") or () if c.get("type") == "Ready"), None)
-    if ready is None or ready.get("reason") != "KubeletNotReady" or ready.get("message") != CNI_NOT_READY:
-        return False
-    created = parse_time(node["metadata"].get("creationTimestamp"))
-    if created is None or now - created < timedelta(seconds=JOIN_READY_S) or stopped(node):
-        return False
-    return _set_ready(store, node, now)
-
-
-def _set_ready(store: Store, node: Obj, now: datetime) -> bool:
-    ts = rfc3339(now)
-    healthy = {"MemoryPressure": ("False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-               "DiskPressure": ("False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-               "PIDPressure": ("False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-               "Ready": ("True", "KubeletReady", "kubelet is posting ready status")}
-    conds = []
-    for c in node["status"].get("conditions") or ():
-        status, reason, message = healthy.get(c["type"], (c["status"], c.get("reason"), c.get("message")))
-        changed = c["status"] != status
-        conds.append({**c, "status": status, "reason": reason, "message": message, "lastHeartbeatTime": ts,
-                      "lastTransitionTime": ts if changed else c.get("lastTransitionTime", ts)})
-    return _write_status(store, node, conds)
-
-
-def _write_status(store: Store, node: Obj, conds: list[Obj]) -> bool:
-    try:
-        store.update(_rt(store, "", "nodes"), {**node, "status": {**node["status"], "conditions": conds}},
-                     subresource="status", check_rv=False)
-    except st.ApiError:
-        return False
-    return True
 
 
 def stopped(node: Obj) -> bool:
     return (node["metadata"].get("annotations") or {}).get(STOPPED_ANNOTATION) == "true"
 
 
-def set_stopped(store: Store, name: str, value: bool, now: datetime) -> bool:
-    """Kill (or restart) a node's kubelet. A restarted kubelet posts Ready again at once."""
+def set_stopped(store: Store, name: str, value: bool) -> bool:
+    """Kill (or restart) a node's kubelet; True if that changed anything."""
     rt = _rt(store, "", "nodes")
     node = store.try_get(rt, "", name)
     if node is None or stopped(node) == value:
@@ -197,40 +150,13 @@ def set_stopped(store: Store, name: str, value: bool, now: datetime) -> bool:
         annotations[STOPPED_ANNOTATION] = "true"
     else:
         annotations.pop(STOPPED_ANNOTATION, None)
-    updated = store.update(rt, {**node, "metadata": meta}, check_rv=False)
-    if not value:
-        _set_ready(store, updated, now)
+    store.update(rt, {**node, "metadata": meta}, check_rv=False)
     return True
 
 
-def last_heartbeat(store: Store, node: Obj) -> datetime | None:
-    """The node's Lease renewTime (or its Ready heartbeat): what the node lifecycle controller watches."""
-    lease = store.try_get(_rt(store, "coordination.k8s.io", "leases"), "kube-node-lease", node["metadata"]["name"])
-    renew = parse_time(((lease or {}).get("spec") or {}).get("renewTime"))
-    if renew is not None:
-        return renew
-    ready = next((c for c in node["status"].get("conditions") or () if c.get("type") == "Ready"), {})
-    return parse_time(ready.get("lastHeartbeatTime"))
-
-
-def mark_unreachable(store: Store, node: Obj, now: datetime) -> bool:
-    """Every condition Unknown/NodeStatusUnknown once the heartbeat is older than the grace period."""
-    if not stopped(node):
-        return False
-    conds = node["status"].get("conditions") or []
-    if all(c.get("status") == "Unknown" for c in conds):
-        return False
-    beat = last_heartbeat(store, node)
-    if beat is not None and now - beat < timedelta(seconds=NODE_MONITOR_GRACE_S):
-        return False
-    ts = rfc3339(now)
-    new = [{**c, "status": "Unknown", "reason": "NodeStatusUnknown", "message": UNREACHABLE_MESSAGE,
-            "lastTransitionTime": ts} for c in conds]
-    return _write_status(store, node, new)
-
-
 def cordon_and_drain(store: Store, name: str) -> int:
-    """Cordon the node and evict (delete) its pods, DaemonSet pods excepted; returns pods still there."""
+    """Cordon the node and evict (delete) its pods, as `kubectl drain --ignore-daemonsets` would; returns
+    how many pods the drain still waits for (DaemonSet pods do not count)."""
     node_rt, pod_rt = _rt(store, "", "nodes"), _rt(store, "", "pods")
     node = store.try_get(node_rt, "", name)
     if node is None:
@@ -239,9 +165,10 @@ def cordon_and_drain(store: Store, name: str) -> int:
         store.update(node_rt, {**node, "spec": {**node["spec"], "unschedulable": True}}, check_rv=False)
     left = 0
     for pod in [p for p in store.objects(pod_rt) if (p.get("spec") or {}).get("nodeName") == name]:
+        if any(r.get("kind") == "DaemonSet" for r in pod["metadata"].get("ownerReferences") or ()):
+            continue
         left += 1
-        owners = pod["metadata"].get("ownerReferences") or ()
-        if pod["metadata"].get("deletionTimestamp") or any(r.get("kind") == "DaemonSet" for r in owners):
+        if pod["metadata"].get("deletionTimestamp"):
             continue
         try:
             store.delete(pod_rt, pod["metadata"]["namespace"], pod["metadata"]["name"])

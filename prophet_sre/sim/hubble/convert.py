@@ -4,7 +4,8 @@ The traffic model writes protocol-neutral `FlowRecord`s; this module decides eve
 detail derived from them (node name `<cluster>/<node>`, endpoint IDs and identities, event types,
 observation points, the deprecated `Summary` text), in one place, so that the gRPC answers and the
 filters that select them agree. `FlowConverter.to_bytes` caches the serialised `GetFlowsResponse`
-per record: records are immutable, and the ring is streamed again by every `hubble observe`.
+per record (records are immutable, and every `hubble observe` streams the ring again) and the
+Endpoint messages per endpoint (they repeat across thousands of flows).
 `record_from_flow` goes the other way, for flows read from a real cluster's jsonpb output.
 """
 
@@ -31,6 +32,10 @@ RESERVED_IDENTITIES = {"host": 1, "world": 2, "unmanaged": 3, "health": 4, "init
                        "kube-apiserver": 7, "ingress": 8}
 _TCP_FLAGS = ("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR", "NS")
 _L7_TYPES = {"REQUEST": flow_pb2.REQUEST, "RESPONSE": flow_pb2.RESPONSE, "SAMPLE": flow_pb2.SAMPLE}
+_VERDICTS = {v.name: v.number for v in flow_pb2.Verdict.DESCRIPTOR.values}
+_DROP_REASONS = {v.name: v.number for v in flow_pb2.DropReason.DESCRIPTOR.values}
+_DIRECTIONS = {v.name: v.number for v in flow_pb2.TrafficDirection.DESCRIPTOR.values}
+_EMITTER = flow_pb2.Emitter(name="Hubble", version=HUBBLE_VERSION)
 
 
 def enum_value(enum: object, name: str, default: int = 0) -> int:
@@ -48,15 +53,6 @@ def enum_name(enum: object, number: int) -> str:
 
 def to_datetime(seconds: int, nanos: int) -> datetime:
     return EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
-
-
-def set_timestamp(ts: object, dt: datetime) -> None:
-    """Fill a google.protobuf.Timestamp from a datetime (naive means UTC), without the slow helpers."""
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    delta = dt - EPOCH
-    ts.seconds = delta.days * 86_400 + delta.seconds  # type: ignore[attr-defined]
-    ts.nanos = delta.microseconds * 1000  # type: ignore[attr-defined]
 
 
 def reserved_labels(ep: FlowEndpoint) -> list[str]:
@@ -132,18 +128,19 @@ class FlowConverter:
     def to_response(self, rec: FlowRecord) -> observer_pb2.GetFlowsResponse:
         resp = observer_pb2.GetFlowsResponse()
         f = resp.flow
-        set_timestamp(f.time, rec.time)
+        d = (rec.time if rec.time.tzinfo is not None else rec.time.replace(tzinfo=UTC)) - EPOCH
+        f.time.seconds = d.days * 86_400 + d.seconds
+        f.time.nanos = d.microseconds * 1000
         f.uuid = rec.uuid
-        f.emitter.name = "Hubble"
-        f.emitter.version = HUBBLE_VERSION
-        f.verdict = enum_value(flow_pb2.Verdict, rec.verdict)
+        f.emitter.CopyFrom(_EMITTER)
+        f.verdict = _VERDICTS.get(rec.verdict, 0)
         if rec.drop_reason:
-            f.drop_reason = f.drop_reason_desc = enum_value(flow_pb2.DropReason, rec.drop_reason)
+            f.drop_reason = f.drop_reason_desc = _DROP_REASONS.get(rec.drop_reason, 0)
         src, dst = rec.source, rec.destination
         f.IP.source = src.ip
         f.IP.destination = dst.ip
         f.IP.ipVersion = flow_pb2.IPv6 if ":" in src.ip else flow_pb2.IPv4
-        self._l4(f, rec)
+        _l4(f.l4, rec)
         f.source.CopyFrom(self._endpoint(src))
         f.destination.CopyFrom(self._endpoint(dst))
         f.Type = flow_pb2.L7 if rec.l7 is not None else flow_pb2.L3_L4
@@ -159,24 +156,25 @@ class FlowConverter:
         f.event_type.sub_type = sub
         if etype == EVENT_TRACE:
             f.trace_observation_point = flow_pb2.TO_ENDPOINT if sub == TRACE_TO_ENDPOINT else flow_pb2.FROM_ENDPOINT
+        elif etype == EVENT_POLICY_VERDICT:
+            f.policy_match_type = 1
         if rec.source_service:
             f.source_service.name, f.source_service.namespace = rec.source_service
         if rec.destination_service:
             f.destination_service.name, f.destination_service.namespace = rec.destination_service
-        f.traffic_direction = enum_value(flow_pb2.TrafficDirection, rec.traffic_direction)
+        f.traffic_direction = _DIRECTIONS.get(rec.traffic_direction, 0)
         for refs, field in ((rec.egress_allowed_by, f.egress_allowed_by), (rec.ingress_allowed_by, f.ingress_allowed_by),
                             (rec.egress_denied_by, f.egress_denied_by), (rec.ingress_denied_by, f.ingress_denied_by)):
             for ref in refs:
                 field.add(name=ref.name, namespace=ref.namespace, labels=ref.labels, revision=ref.revision,
                           kind=ref.kind)
-        if etype == EVENT_POLICY_VERDICT:
-            f.policy_match_type = 1
         f.Summary = summary(rec)
         resp.node_name = node
         resp.time.CopyFrom(f.time)
         return resp
 
     def _endpoint(self, ep: FlowEndpoint) -> flow_pb2.Endpoint:
+        """The Endpoint message of a flow endpoint, built once (endpoints repeat across many flows)."""
         msg = self._endpoints.get(ep)
         if msg is None:
             msg = flow_pb2.Endpoint(ID=endpoint_id(ep), identity=identity_of(ep), cluster_name=self.cluster_of(ep),
@@ -188,26 +186,23 @@ class FlowConverter:
             self._endpoints[ep] = msg
         return msg
 
-    @staticmethod
-    def _l4(f: flow_pb2.Flow, rec: FlowRecord) -> None:
-        proto = rec.protocol.upper()
+
+def _l4(l4: flow_pb2.Layer4, rec: FlowRecord) -> None:
+    """Fill the TCP/UDP/SCTP/ICMP member of Layer4's oneof."""
+    proto = rec.protocol.upper()
+    if proto in ("TCP", "UDP", "SCTP"):
+        msg = getattr(l4, proto)
+        msg.source_port = rec.source_port
+        msg.destination_port = rec.destination_port
         if proto == "TCP":
-            f.l4.TCP.source_port = rec.source_port
-            f.l4.TCP.destination_port = rec.destination_port
-            flags = f.l4.TCP.flags
+            msg.SetInParent()
             for name in rec.tcp_flags:
                 if name in _TCP_FLAGS:
-                    setattr(flags, name, True)
-        elif proto == "UDP":
-            f.l4.UDP.source_port = rec.source_port
-            f.l4.UDP.destination_port = rec.destination_port
-        elif proto == "SCTP":
-            f.l4.SCTP.source_port = rec.source_port
-            f.l4.SCTP.destination_port = rec.destination_port
-        elif proto in ("ICMPV4", "ICMP"):
-            f.l4.ICMPv4.type = 0 if rec.is_reply else 8  # echo reply / request
-        elif proto == "ICMPV6":
-            f.l4.ICMPv6.type = 129 if rec.is_reply else 128
+                    setattr(msg.flags, name, True)
+    elif proto in ("ICMPV4", "ICMP"):
+        l4.ICMPv4.type = 0 if rec.is_reply else 8  # echo reply / request
+    elif proto == "ICMPV6":
+        l4.ICMPv6.type = 129 if rec.is_reply else 128
 
 
 def _l7(msg: flow_pb2.Layer7, l7: FlowL7) -> None:

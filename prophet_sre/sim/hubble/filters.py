@@ -98,13 +98,16 @@ def _ips(side: Side) -> Callable[[Sequence[str], FlowConverter], Predicate]:
     return build
 
 
-def _split_names(values: Sequence[str]) -> list[tuple[str | None, str]]:
-    out: list[tuple[str | None, str]] = []
+def _split_names(values: Sequence[str]) -> list[tuple[str, str]]:
+    """`[namespace/][name-prefix]` pairs; a bare name means the `default` namespace, as in Hubble."""
+    out: list[tuple[str, str]] = []
     for v in values:
-        if not v:
-            raise FilterError("invalid empty pod filter, must be either a pod name or namespace")
         ns, sep, prefix = v.partition("/")
-        out.append((ns, prefix) if sep else (None, v))
+        if not sep:
+            ns, prefix = ("default", v) if v else ("", "")
+        if not ns and not prefix:
+            raise FilterError(f"invalid filter, must be [namespace/][<name>], got {v!r}")
+        out.append((ns, prefix))
     return out
 
 
@@ -114,8 +117,9 @@ def _pods(side: Side) -> Callable[[Sequence[str], FlowConverter], Predicate]:
 
         def match(r: FlowRecord) -> bool:
             ep = side(r)
-            return any((ns is None or ep.namespace == ns) and (ep.pod_name.startswith(p) if p else bool(ep.namespace))
-                       for ns, p in names)
+            if not ep.namespace and not ep.pod_name:
+                return False
+            return any(ep.namespace == ns and ep.pod_name.startswith(p) for ns, p in names)
         return match
     return build
 
@@ -126,7 +130,7 @@ def _services(getter: Callable[[FlowRecord], tuple[str, str] | None]) -> Callabl
 
         def match(r: FlowRecord) -> bool:
             svc = getter(r)
-            return svc is not None and any((ns is None or svc[1] == ns) and svc[0].startswith(p) for ns, p in names)
+            return svc is not None and any(svc[1] == ns and svc[0].startswith(p) for ns, p in names)
         return match
     return build
 
@@ -313,6 +317,23 @@ def _ip_versions(values: Sequence[int], conv: FlowConverter) -> Predicate:
     return lambda r: (flow_pb2.IPv6 if ":" in r.source.ip else flow_pb2.IPv4) in wanted
 
 
+def _uuids(values: Sequence[str], conv: FlowConverter) -> Predicate:
+    wanted = set(values)
+    return lambda r: r.uuid in wanted
+
+
+def _reply(values: Sequence[bool], conv: FlowConverter) -> Predicate:
+    """Flows whose is_reply is unknown (None) match neither true nor false, as in Hubble."""
+    wanted = set(values)
+    return lambda r: r.is_reply is not None and r.is_reply in wanted
+
+
+def _encrypted(values: Sequence[bool], conv: FlowConverter) -> Predicate:
+    """Simulated traffic is never encrypted: `encrypted: [false]` matches everything, `[true]` nothing."""
+    plain = False in values
+    return lambda r: plain
+
+
 def _never(values: object, conv: FlowConverter) -> Predicate:
     """Fields the simulated flows never carry (names, headers, interfaces, trace IDs): no flow matches."""
     return lambda r: False
@@ -323,7 +344,7 @@ def _experimental(value: flow_pb2.FlowFilter.Experimental, conv: FlowConverter) 
 
 
 _BUILDERS: dict[str, Callable[..., Predicate]] = {
-    "uuid": lambda v, c: (lambda s: lambda r: r.uuid in s)(set(v)),
+    "uuid": _uuids,
     "source_ip": _ips(_src), "destination_ip": _ips(_dst),
     "source_pod": _pods(_src), "destination_pod": _pods(_dst),
     "source_label": _labels(_src), "destination_label": _labels(_dst),
@@ -337,10 +358,10 @@ _BUILDERS: dict[str, Callable[..., Predicate]] = {
     "drop_reason_desc": _enum_set("drop_reason", flow_pb2.DropReason),
     "event_type": _event_types, "http_status_code": _status_codes, "protocol": _protocols,
     "source_port": _ports("source_port"), "destination_port": _ports("destination_port"),
-    "reply": lambda v, c: (lambda s: lambda r: r.is_reply is not None and r.is_reply in s)(set(v)),
+    "reply": _reply,
     "dns_query": _dns_query, "http_method": _http_method, "http_path": _http_path, "http_url": _http_url,
     "tcp_flags": _tcp_flags, "node_name": _node_names, "ip_version": _ip_versions,
-    "encrypted": lambda v, c: (lambda ok: lambda r: ok)(False in v),
+    "encrypted": _encrypted,
     "source_fqdn": _never, "destination_fqdn": _never, "source_ip_xlated": _never, "http_header": _never,
     "interface": _never, "node_labels": _never, "trace_id": _never, "ip_trace_id": _never,
     "experimental": _experimental,

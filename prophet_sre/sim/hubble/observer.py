@@ -8,7 +8,9 @@ Request semantics follow Hubble (observer.proto and the hubble CLI):
 - `since`/`until` bound flow times (both inclusive); with `follow`, the stream ends at the first
   live flow after `until`.
 - `follow`: after the history, new flows are streamed as the traffic model appends them
-  (`FlowLog.subscribe`), until the client cancels or the server stops.
+  (`FlowLog.subscribe`), until the client cancels or the server stops. A client that falls more than
+  `MAX_BACKLOG` batches behind loses them and gets a `lost_events` response instead (source
+  OBSERVER_EVENTS_QUEUE), as Hubble does, rather than the server buffering without bound.
 - `field_mask` (paths relative to `flow.Flow`) trims each flow.
 One simulated cluster is one relay over all its nodes, so GetNodes lists every Node object and
 ServerStatus sums them; node states follow the nodes' Ready condition.
@@ -24,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
-from google.protobuf import wrappers_pb2
+from google.protobuf import field_mask_pb2, wrappers_pb2
 
 from prophet_sre.protos.flow import flow_pb2
 from prophet_sre.protos.observer import observer_pb2
@@ -39,7 +41,12 @@ from prophet_sre.sim.store import Store
 RELAY_VERSION_HEADER = "hubble-relay-version"
 AGENT_PORT = 4244
 """Port of the per-node Hubble server, as `GetNodes` reports node addresses."""
+UNMODELLED = ("aggregate", "l4.VRRP", "l4.IGMP")
+"""flow.Flow field paths real Hubble knows but our .proto leaves out; field masks may name them."""
 RATE_WINDOW_S = 60.0
+"""Sim seconds over which `ServerStatus.flows_rate` averages."""
+MAX_BACKLOG = 256
+"""FlowLog batches a follow stream may lag behind before they are dropped and reported as lost."""
 """Sim seconds over which `ServerStatus.flows_rate` averages."""
 
 
@@ -63,11 +70,16 @@ class FlowQuery:
         t = rec.time if rec.time.tzinfo is not None else rec.time.replace(tzinfo=UTC)
         return (self.since is None or t >= self.since) and (self.until is None or t <= self.until)
 
+    @property
+    def live_only(self) -> bool:
+        """`hubble observe --follow` without --last/--since: no history, only flows from now on."""
+        return self.number == 0 and self.follow and self.since is None
+
     def history(self, ring: list[FlowRecord]) -> list[FlowRecord]:
         """The buffered flows to send before any live ones, oldest first."""
         keep = self.keep
         timed = self.since is not None or self.until is not None
-        if self.number == 0 and self.follow and self.since is None:
+        if self.live_only:
             return []
         if self.number and not self.first:
             out: list[FlowRecord] = []
@@ -90,9 +102,10 @@ def parse_request(req: observer_pb2.GetFlowsRequest, conv: FlowConverter) -> Flo
         raise RequestError("first cannot be specified with follow")
     mask = None
     if req.HasField("field_mask") and req.field_mask.paths:
-        if not req.field_mask.IsValidForDescriptor(flow_pb2.Flow.DESCRIPTOR):
-            raise RequestError(f"invalid field mask: {list(req.field_mask.paths)}")
-        mask = req.field_mask
+        # Paths into Cilium fields the simulator never fills are fine (nothing to copy); others must exist.
+        mask = field_mask_pb2.FieldMask(paths=[p for p in req.field_mask.paths if not p.startswith(UNMODELLED)])
+        if not mask.IsValidForDescriptor(flow_pb2.Flow.DESCRIPTOR):
+            raise RequestError(f"invalid fieldmask: {list(req.field_mask.paths)}")
     try:
         keep = filters.request_predicate(filters.compile_filters(req.whitelist, conv),
                                          filters.compile_filters(req.blacklist, conv))
@@ -117,6 +130,12 @@ class ObserverService:
         self.cluster_name = cluster_name
         self.converter = FlowConverter(cluster_name)
         self._started_s = clock.elapsed()
+        self._live: set[asyncio.Queue[list[FlowRecord] | None]] = set()
+
+    def close_streams(self) -> None:
+        """End every `follow` stream normally (status OK), as a relay shutting down does. Loop thread only."""
+        for queue in self._live:
+            queue.put_nowait(None)
 
     @staticmethod
     async def _headers(context: grpc.aio.ServicerContext) -> None:
@@ -130,18 +149,20 @@ class ObserverService:
         except RequestError as e:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
             return
-        await self._headers(context)
         encode = self._encoder(query)
         log = self.flowlog
-        queue: asyncio.Queue[list[FlowRecord]] | None = None
+        queue: asyncio.Queue[list[FlowRecord] | None] | None = None
         seen_before = log.seen_flows
-        if query.follow:
-            queue = log.subscribe(asyncio.get_running_loop())
+        if query.follow:  # before the headers: a client that has them may rely on being subscribed
+            queue = log.subscribe(asyncio.get_running_loop())  # type: ignore[assignment]
+            self._live.add(queue)
         try:
+            await self._headers(context)
             ring = log.snapshot()
-            # Flows appended between subscribe() and snapshot() are in both; skip their queued copies.
-            # `pending` keeps those records alive so their id()s stay unique while we compare.
-            appended = log.seen_flows - seen_before if queue is not None else 0
+            # Flows appended between subscribe() and snapshot() are in both; when the history was taken
+            # from that snapshot, skip their queued copies. `pending` keeps those records alive so their
+            # id()s stay unique while we compare.
+            appended = log.seen_flows - seen_before if queue is not None and not query.live_only else 0
             pending = ring[max(0, len(ring) - appended):] if appended else []
             overlap = {id(r) for r in pending}
             history = query.history(ring)
@@ -154,6 +175,14 @@ class ObserverService:
             keep, timed = query.keep, query.since is not None or query.until is not None
             while True:
                 batch = await queue.get()
+                if batch is None:  # close_streams()
+                    return
+                if queue.qsize() > MAX_BACKLOG:
+                    lost, closing = self._drop_backlog(queue, batch)
+                    yield self._lost_event(lost)
+                    if closing:
+                        return
+                    continue
                 for rec in batch:
                     if overlap and id(rec) in overlap:
                         overlap.discard(id(rec))
@@ -166,7 +195,26 @@ class ObserverService:
                         yield encode(rec)
         finally:
             if queue is not None:
-                log.unsubscribe(queue)
+                self._live.discard(queue)
+                log.unsubscribe(queue)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _drop_backlog(queue: asyncio.Queue[list[FlowRecord] | None], batch: list[FlowRecord]) -> tuple[int, bool]:
+        """Empty a lagging stream's queue: (records dropped, whether the server is closing)."""
+        lost = len(batch)
+        while not queue.empty():
+            more = queue.get_nowait()
+            if more is None:
+                return lost, True
+            lost += len(more)
+        return lost, False
+
+    def _lost_event(self, lost: int) -> bytes:
+        resp = observer_pb2.GetFlowsResponse()
+        resp.lost_events.source = flow_pb2.OBSERVER_EVENTS_QUEUE
+        resp.lost_events.num_events_lost = lost
+        resp.time.FromDatetime(self.clock.now())
+        return resp.SerializeToString()
 
     def _encoder(self, query: FlowQuery) -> Callable[[FlowRecord], bytes]:
         if query.mask is None:

@@ -48,6 +48,10 @@ def _serialize(msg: Any) -> bytes:
 class HealthService:
     """grpc.health.v1.Health: the relay is SERVING for as long as it runs."""
 
+    def __init__(self) -> None:
+        self.closing: asyncio.Event | None = None
+        """Set at shutdown so open Watch streams end normally; created on the server's loop."""
+
     async def check(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         if request.service not in SERVING_NAMES:
             await context.abort(grpc.StatusCode.NOT_FOUND, "unknown service")
@@ -57,7 +61,8 @@ class HealthService:
         known = request.service in SERVING_NAMES
         yield health_pb2.HealthCheckResponse(
             status=health_pb2.HealthCheckResponse.SERVING if known else health_pb2.HealthCheckResponse.SERVICE_UNKNOWN)
-        await asyncio.Event().wait()  # status never changes; the call ends when the client cancels
+        if self.closing is not None:  # the status never changes; wait for the client or shutdown
+            await self.closing.wait()
 
 
 def generic_handlers(observer: ObserverService, health: HealthService) -> list[grpc.GenericRpcHandler]:
@@ -147,16 +152,31 @@ class HubbleServer:
             self._error = e
             self._ready.set()
         finally:
+            _drain(loop)
             loop.close()
 
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        server.add_generic_rpc_handlers(generic_handlers(self.observer, HealthService()))
+        health = HealthService()
+        health.closing = asyncio.Event()
+        server.add_generic_rpc_handlers(generic_handlers(self.observer, health))
         self.port = server.add_insecure_port(f"{self.host}:{self.port}")
         await server.start()
         self._ready.set()
         try:
             await self._stop.wait()
         finally:
-            await server.stop(grace=0.5)
+            self.observer.close_streams()
+            health.closing.set()
+            await server.stop(grace=1.0)
+
+
+def _drain(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel and await what is left (streams still open at stop) so nothing is destroyed while pending."""
+    leftover = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in leftover:
+        task.cancel()
+    if leftover:
+        loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())

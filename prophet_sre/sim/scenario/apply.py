@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from prophet_sre.errors import InvalidInput, SimError
 from prophet_sre.sim import status as st
 from prophet_sre.sim.scenario.loader import Prepared, parse_document, prepare, read_text
-from prophet_sre.sim.scenario.manifests import Manifest, creation_order, live_inventory
+from prophet_sre.sim.scenario.manifests import Inventory, Manifest, creation_order, live_inventory
 from prophet_sre.sim.scenario.problems import ScenarioInvalid
 from prophet_sre.sim.scenario.refs import Ref
 
@@ -50,21 +50,41 @@ class Loaded:
                 "objects": self.objects, "faults": list(self.fault_ids)}
 
 
-def _catalog(cluster: SimCluster) -> Any:
-    return cluster.controller_ctx.extras.get("catalog")
+def _behaviour(cluster: SimCluster, *, install: bool = False) -> Any:
+    """The behaviour runtime (`extras["behaviour"]`: `catalog`, `merge_images`), if installed.
+
+    With `install`, a cluster that has no container runtime yet gets the behaviour runtime: a scenario's
+    `images:` only mean something to it. A runtime already running pods is never replaced.
+    """
+    extras = cluster.controller_ctx.extras
+    b = extras.get("behaviour")
+    if b is None and install and "container_runtime" not in extras:
+        try:
+            from prophet_sre.sim.behaviour import install as install_behaviour
+        except ImportError:
+            return None
+        b = install_behaviour(cluster)
+    return b if b is not None and hasattr(b, "merge_images") else None
+
+
+def catalog_of(cluster: SimCluster) -> Any:
+    """The image catalog the cluster's pods are started from (None: the built-in one applies)."""
+    b = _behaviour(cluster)
+    return b.catalog if b is not None else cluster.controller_ctx.extras.get("catalog")
 
 
 def prepare_for(clusters: Mapping[str, SimCluster], text: str, *, source: str, base_dir: Path) -> Prepared:
     """Validate a scenario against live clusters (scenario cluster name -> SimCluster)."""
-    def inventory(name: str) -> Any:
-        if name not in clusters:
-            raise SimError(f"{source}: the scenario needs cluster {name!r}, which this simulator does not run "
-                           f"(running: {', '.join(clusters) or 'none'}; start it with --clusters)")
-        c = clusters[name]
-        return live_inventory(name, c.registry, c.store)
+    def inventories(names: list[str]) -> dict[str, Inventory]:
+        missing = [n for n in names if n not in clusters]
+        if missing:
+            raise SimError(f"{source}: the scenario needs cluster(s) {', '.join(missing)}, which this simulator "
+                           f"does not run (running: {', '.join(clusters) or 'none'}; start it with --clusters)")
+        return {n: live_inventory(n, clusters[n].registry, clusters[n].store) for n in names}
 
     first = next(iter(clusters.values()))
-    prepared, errors = prepare(text, source=source, base_dir=base_dir, inventory=inventory, catalog=_catalog(first))
+    prepared, errors = prepare(text, source=source, base_dir=base_dir, inventories=inventories,
+                               catalog=catalog_of(first))
     if prepared is None:
         raise ScenarioInvalid(errors)
     return prepared
@@ -133,14 +153,16 @@ def _roll_back(created: list[tuple[SimCluster, Manifest]]) -> None:
 
 # -- images and traffic ------------------------------------------------------------------------------------
 def _merge_images(cluster: SimCluster, images: dict[str, Any]) -> None:
+    behaviour = _behaviour(cluster, install=True)
     if not images:
         return
     extras = cluster.controller_ctx.extras
-    catalog = extras.get("catalog")
-    if catalog is not None and hasattr(catalog, "merge"):
-        extras["catalog"] = catalog.merge(images)
-    else:
-        extras[SCENARIO_IMAGES] = {**extras.get(SCENARIO_IMAGES, {}), **images}
+    if behaviour is not None:
+        behaviour.merge_images(images)
+    elif hasattr(extras.get("catalog"), "merge"):
+        extras["catalog"] = extras["catalog"].merge(images)
+    # kept in any case: a behaviour runtime installed later (the kubelet installs it lazily) merges these
+    extras[SCENARIO_IMAGES] = {**extras.get(SCENARIO_IMAGES, {}), **images}
 
 
 def _edge_in(end: Ref, name: str, default: str) -> bool:
@@ -161,7 +183,8 @@ def _load_traffic(cluster: SimCluster, name: str, default: str, prepared: Prepar
     extras = cluster.controller_ctx.extras
     model = extras.get("traffic")
     if model is not None and hasattr(model, "load"):
-        model.load(edges)
+        # ends were checked against the cluster already; keep the edges of scenarios loaded before
+        model.load([*getattr(model, "edges", []), *edges], strict=False)
     else:
         extras[SCENARIO_TRAFFIC] = [*extras.get(SCENARIO_TRAFFIC, []), *edges]
 
@@ -171,4 +194,5 @@ def _local(end: str) -> str:
     return rest if sep and "/" not in head else end
 
 
-__all__ = ["SCENARIO_IMAGES", "SCENARIO_TRAFFIC", "Loaded", "apply_prepared", "load_file", "load_text", "prepare_for"]
+__all__ = ["SCENARIO_IMAGES", "SCENARIO_TRAFFIC", "Loaded", "apply_prepared", "catalog_of", "load_file", "load_text",
+           "prepare_for"]

@@ -140,4 +140,7 @@ def check_form(check: Spec) -> str:
     return form
 
 
-__all__ = ["CHECK_FORMS", "Check", "check_form"] + [m.__name__ for m in CHECK_FORMS.values()]
+__all__ = [
+    "CHECK_FORMS", "Check", "DaemonSetCheck", "DeploymentCheck", "MetricCheck", "NoPodReasonCheck", "ObjectCheck",
+    "PodCheck", "PodsCheck", "PvcCheck", "ServiceCheck", "StatefulSetCheck", "UnchangedCheck", "check_form",
+]

@@ -18,13 +18,13 @@ from pydantic import ValidationError
 
 from prophet_sre.errors import InvalidInput
 from prophet_sre.sim.scenario.images import ImageCheck, check_images
-from prophet_sre.sim.scenario.manifests import Inventory, Manifest, fresh_inventory, parse_manifests
+from prophet_sre.sim.scenario.manifests import Inventory, Manifest, fresh_inventories, parse_manifests
 from prophet_sre.sim.scenario.models import Scenario
 from prophet_sre.sim.scenario.problems import ScenarioInvalid, from_validation_error, join_path, problem
 from prophet_sre.sim.scenario.references import check_references
 
-InventoryFactory = Callable[[str], Inventory]
-"""Cluster name -> what that cluster holds before setup (a fresh cluster's built-ins by default)."""
+InventoryFactory = Callable[[list[str]], dict[str, Inventory]]
+"""The scenario's cluster names -> what each holds before setup (fresh clusters' built-ins by default)."""
 
 
 @dataclass
@@ -70,7 +70,7 @@ def _fault_times(doc: dict[str, Any], source: str) -> list[InvalidInput]:
             for i, f in enumerate(faults) if isinstance(f, dict) and "at" not in f]
 
 
-def prepare(text: str, *, source: str, base_dir: Path, inventory: InventoryFactory = fresh_inventory,
+def prepare(text: str, *, source: str, base_dir: Path, inventories: InventoryFactory = fresh_inventories,
             catalog: Any = None) -> tuple[Prepared | None, list[InvalidInput]]:
     """Validate a scenario completely; (Prepared, []) or (None, every problem found)."""
     doc, errors = parse_document(text, source)
@@ -83,22 +83,22 @@ def prepare(text: str, *, source: str, base_dir: Path, inventory: InventoryFacto
         return None, errors + from_validation_error(e, Scenario, source)
     if errors:
         return None, errors
-    inventories = {name: inventory(name) for name in scenario.clusters}
+    known = inventories(list(scenario.clusters))
     images: ImageCheck = check_images(scenario.images, source, catalog)
     errors += images.problems
-    manifests = parse_manifests(scenario, base_dir, source, inventories, errors)
+    manifests = parse_manifests(scenario, base_dir, source, known, errors)
     if not errors:
-        errors += check_references(scenario, inventories, images, source)
+        errors += check_references(scenario, known, images, source)
     if errors:
         return None, errors
     return Prepared(scenario, source, manifests, images.catalog), []
 
 
-def prepare_file(path: Path | str, *, inventory: InventoryFactory = fresh_inventory,
+def prepare_file(path: Path | str, *, inventories: InventoryFactory = fresh_inventories,
                  catalog: Any = None) -> Prepared:
     """`prepare` for a file; raises `ScenarioInvalid` listing every problem."""
     prepared, errors = prepare(read_text(path), source=str(path), base_dir=Path(path).parent,
-                               inventory=inventory, catalog=catalog)
+                               inventories=inventories, catalog=catalog)
     if prepared is None:
         raise ScenarioInvalid(errors)
     return prepared

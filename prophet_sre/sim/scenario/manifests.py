@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import yaml
 
 from prophet_sre.errors import InvalidInput
-from prophet_sre.sim import bootstrap, defaults, rbac, validation
+from prophet_sre.sim import defaults, validation
 from prophet_sre.sim.registry import Registry, ResourceType
 from prophet_sre.sim.scenario.models import Scenario
 from prophet_sre.sim.scenario.problems import join_path, problem
@@ -44,28 +44,6 @@ class Existing(Protocol):
 
 def _label_of(namespace: str, name: str) -> str:
     return f"{namespace}/{name}" if namespace else name
-
-
-class StaticObjects:
-    """`Existing` over a list of objects (the built-ins of a fresh cluster)."""
-
-    def __init__(self, registry: Registry, objs: Iterable[Obj]) -> None:
-        self._table: dict[ObjKey, Obj] = {}
-        for obj in objs:
-            rt = registry.by_kind(obj.get("apiVersion", ""), obj.get("kind", ""))
-            if rt is None:
-                continue
-            if (rt.group, rt.kind) == CRD_KIND:
-                registry.add_crd(obj)
-            m = obj.get("metadata") or {}
-            ns = (m.get("namespace") or "default") if rt.namespaced else ""
-            self._table[(rt.group, rt.plural, ns, m.get("name", ""))] = obj
-
-    def get(self, rt: ResourceType, namespace: str, name: str) -> Obj | None:
-        return self._table.get((rt.group, rt.plural, namespace, name))
-
-    def names(self, rt: ResourceType) -> list[str]:
-        return sorted(_label_of(k[2], k[3]) for k in self._table if k[:2] == (rt.group, rt.plural))
 
 
 class LiveObjects:
@@ -134,16 +112,34 @@ class Inventory:
         return self.get(ns_rt, "", namespace) is not None
 
 
-def builtin_objects(cluster: str, workers: int = 2) -> list[Obj]:
-    """The objects a fresh simulated cluster starts with (nodes, system namespaces, CoreDNS, RBAC...)."""
-    return rbac.bootstrap_objects() + bootstrap.bootstrap_objects(
-        cluster_name=cluster, nodes=bootstrap.default_nodes(workers), api_host="127.0.0.1", api_port=6443)
-
-
 def fresh_inventory(cluster: str, workers: int = 2) -> Inventory:
-    """The inventory of a freshly started simulated cluster (what `validate_file` checks against)."""
-    registry = Registry()
-    return Inventory(cluster, registry, StaticObjects(registry, builtin_objects(cluster, workers)))
+    """The inventory of a freshly started simulated cluster (what `validate_file` checks against).
+
+    A real `SimCluster` is bootstrapped (no server, no controllers) and read, so whatever a fresh cluster
+    holds - nodes, system namespaces, CoreDNS, RBAC, CRDs the simulator installs - counts as built in.
+    """
+    from prophet_sre.sim.cluster import ClusterOptions, SimCluster  # the cluster module imports this package
+
+    sim = SimCluster(ClusterOptions(name=cluster, port=6443, workers=workers, tls=False, controllers=False))
+    sim.bootstrap()
+    return Inventory(cluster, sim.registry, LiveObjects(sim.store))
+
+
+def fresh_inventories(names: list[str], workers: int = 2) -> dict[str, Inventory]:
+    """Inventories of freshly started clusters: one cluster, or a fleet (`names[0]` manages the others).
+
+    A fleet's management cluster starts with Cluster API and Gateway objects of its own (namespace
+    `fleet`), which fleet scenarios refer to; so the fleet is assembled in-process (no servers, no
+    controllers) and read, rather than imitated here.
+    """
+    if len(names) == 1:
+        return {names[0]: fresh_inventory(names[0], workers)}
+    try:
+        from prophet_sre.sim.fleet import SimFleet
+    except ImportError:  # pragma: no cover - a build without the fleet: plain clusters
+        return {n: fresh_inventory(n, workers) for n in names}
+    fleet = SimFleet(names, workers=workers, tls=False, controllers=False).setup()
+    return {n: live_inventory(n, c.registry, c.store) for n, c in fleet.clusters.items()}
 
 
 def live_inventory(cluster: str, registry: Registry, store: Store) -> Inventory:
@@ -289,5 +285,5 @@ def creation_order(manifests: list[Manifest]) -> list[Manifest]:
     return sorted(manifests, key=rank)
 
 
-__all__ = ["Existing", "Inventory", "LiveObjects", "Manifest", "StaticObjects", "builtin_objects", "creation_order",
+__all__ = ["Existing", "Inventory", "LiveObjects", "Manifest", "creation_order", "fresh_inventories",
            "fresh_inventory", "live_inventory", "parse_manifests"]

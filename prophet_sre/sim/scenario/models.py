@@ -94,6 +94,8 @@ def traffic_end(text: str) -> Ref:
     if text.count("/") == 1:
         ns_name = NsName.parse(text)
         return Ref(ns_name.cluster, ns_name.namespace, "*", ns_name.name)
+    if text.count("/") != 2:
+        raise ValueError(f"{text!r} is not a traffic end; expected NS/NAME or NS/KIND/NAME (optionally CLUSTER:)")
     ref = Ref.parse(text)
     kind = TRAFFIC_KINDS.get(ref.kind)
     if kind is None:

@@ -81,8 +81,8 @@ class Resolver:
         if inv.get(rt, namespace, name) is not None:
             return True
         what = f"{namespace}/{name}" if namespace else name
-        self.fail(path, f"{rt.kind} {what} is not created by setup and does not exist in cluster "
-                        f"{inv.cluster!r}; {inv.hint(rt)}")
+        self.fail(path, f"{rt.kind} {what} does not exist in cluster {inv.cluster!r} and is not created by "
+                        f"setup; {inv.hint(rt)}")
         return False
 
     def typed(self, cluster: str, group: str, plural: str, namespace: str, name: str, path: str) -> None:

@@ -18,13 +18,14 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from prophet_sre.sim.traffic.faults import FaultView, Target, num
+from prophet_sre.sim.traffic.faults import Target, num
 from prophet_sre.sim.traffic.graph import NodeRef
-from prophet_sre.sim.traffic.routes import DNS_FAIL, Route, sround
-from prophet_sre.sim.traffic.view import Backend, PodView, Resolved
+from prophet_sre.sim.traffic.routes import Route, sround
+from prophet_sre.sim.traffic.view import Backend, PodView
 
 if TYPE_CHECKING:
     from prophet_sre.sim.traffic.model import TrafficModel
+    from prophet_sre.sim.traffic.routing import Router
 
 DNS_TTL_S = 5.0
 FAILING_LOOKUPS_PER_S = 10.0
@@ -68,16 +69,15 @@ class Shot:
         return self.port in self.dst.ports
 
 
-def plan_dns(model: TrafficModel, routes: list[Route], dns: Resolved, faults: FaultView,
-             verdicts: dict[Any, Any], dt: float) -> list[Lookup]:
+def plan_dns(model: TrafficModel, router: Router, routes: list[Route]) -> list[Lookup]:
     out: list[Lookup] = []
-    rng = model.rng
+    rng, dns, faults, dt = model.rng, router.dns, router.faults, router.dt
     for r in routes:
         if not r.group or r.target.service is None:
             continue
         ref = r.target.ref
         query = f"{ref.name}.{ref.namespace}.svc.cluster.local."
-        failing = any(p.kind == DNS_FAIL for p in r.parts)
+        failing = r.dns_fail > 0
         per_pod = min(r.per_sender_rate, FAILING_LOOKUPS_PER_S) if failing else min(r.per_sender_rate,
                                                                                      1.0 / DNS_TTL_S)
         n = sround(per_pod * len(r.group) * dt, rng)
@@ -94,7 +94,7 @@ def plan_dns(model: TrafficModel, routes: list[Route], dns: Resolved, faults: Fa
             k = base + (1 if (j - offset) % len(dns.backends) < extra else 0)
             if not k:
                 continue
-            verdict = model.verdict_for(sender, server.pod, 53, "UDP", verdicts)
+            verdict = router.verdict_for(sender, server.pod, 53, "UDP")
             failed = sround(k * share, rng) if getattr(verdict, "allowed", True) else 0
             out.append(Lookup(r, server, verdict, k, min(failed, k), rcode, query))
     return out
@@ -117,10 +117,10 @@ def _sources(model: TrafficModel, target: Target) -> list[PodView]:
     return [p for p in model.view.all_pods() if target.matches_pod(p)]
 
 
-def plan_floods(model: TrafficModel, faults: FaultView, verdicts: dict[Any, Any], dt: float) -> list[Shot]:
+def plan_floods(model: TrafficModel, router: Router) -> list[Shot]:
     out: list[Shot] = []
-    rng = model.rng
-    for effect, target in faults.of("network_flood"):
+    rng, dt = model.rng, router.dt
+    for effect, target in router.faults.of("network_flood"):
         ports = _ports(effect.params)
         n_peers = max(1, int(num(effect.params, "peers", default=20)))
         rate = max(0.0, num(effect.params, "rate", "rps", default=200.0))
@@ -138,5 +138,5 @@ def plan_floods(model: TrafficModel, faults: FaultView, verdicts: dict[Any, Any]
             for j, (peer, port) in enumerate(combos):
                 k = base + (1 if (j - offset) % len(combos) < extra else 0)
                 if k:
-                    out.append(Shot(src, peer, port, model.verdict_for(src, peer, port, "TCP", verdicts), k))
+                    out.append(Shot(src, peer, port, router.verdict_for(src, peer, port, "TCP"), k))
     return out

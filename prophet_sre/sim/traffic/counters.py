@@ -29,11 +29,17 @@ class Histogram:
     total: float = 0.0
     count: int = 0
 
-    def observe_many(self, n: int, mean_s: float, split: list[int]) -> None:
-        """Add `n` observations of mean `mean_s`, already split over LATENCY_SHAPE by the caller."""
-        for (mult, _), k in zip(LATENCY_SHAPE, split, strict=True):
+    def observe_many(self, n: int, mean_s: float) -> None:
+        """Add `n` observations of mean `mean_s`, spread over the buckets by LATENCY_SHAPE (the rounding
+        remainder goes to the mean's own bucket, so counts stay exact)."""
+        left = n
+        for mult, weight in LATENCY_SHAPE:
+            k = int(n * weight)
             if k:
                 self.counts[bucket_index(mean_s * mult)] += k
+                left -= k
+        if left:
+            self.counts[bucket_index(mean_s)] += left
         self.total += n * mean_s
         self.count += n
 
@@ -61,7 +67,7 @@ class TrafficCounters:
         self.lock = threading.Lock()
         self.http_requests: Counter[tuple[str, str, str, str]] = Counter()  # (ns, service, code, method)
         self.http_duration: dict[tuple[str, str], Histogram] = {}  # (ns, service)
-        self.pools: dict[tuple[str, str, str], PoolGauge] = {}  # (ns, db service, caller pod)
+        self.pools: dict[tuple[str, str, str, str], PoolGauge] = {}  # (ns, caller service, caller pod, target)
         self.dns_requests: Counter[tuple[str, str]] = Counter()  # (coredns pod, qtype)
         self.dns_responses: Counter[tuple[str, str]] = Counter()  # (coredns pod, rcode name)
         self.hubble_flows: Counter[tuple[str, str, str, str]] = Counter()  # (protocol, type, subtype, verdict)
@@ -81,12 +87,14 @@ class TrafficCounters:
             h = self.http_duration[(namespace, service)] = Histogram()
         return h
 
-    def pool(self, namespace: str, service: str, pod: str) -> PoolGauge:
-        g = self.pools.get((namespace, service, pod))
+    def pool(self, namespace: str, service: str, pod: str, target: str) -> PoolGauge:
+        """The gauge of the pool `pod` (of `service`) keeps to `target` (a database)."""
+        key = (namespace, service, pod, target)
+        g = self.pools.get(key)
         if g is None:
-            g = self.pools[(namespace, service, pod)] = PoolGauge()
+            g = self.pools[key] = PoolGauge()
         return g
 
-    def drop_pools_except(self, live: set[tuple[str, str, str]]) -> None:
+    def drop_pools_except(self, live: set[tuple[str, str, str, str]]) -> None:
         for k in [k for k in self.pools if k not in live]:
             del self.pools[k]

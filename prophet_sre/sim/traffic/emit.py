@@ -12,13 +12,16 @@ drop one `Drop` flow; a DNS lookup two `L7` DNS flows.
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import logging
+from collections import Counter
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from prophet_sre.sim.flows import FlowRecord
 from prophet_sre.sim.traffic import background
 from prophet_sre.sim.traffic.counters import LATENCY_SHAPE
-from prophet_sre.sim.traffic.faults import FaultView
 from prophet_sre.sim.traffic.flowgen import FlowWriter, vip
 from prophet_sre.sim.traffic.routes import (
     CALLER_CODE,
@@ -27,54 +30,92 @@ from prophet_sre.sim.traffic.routes import (
     NO_BACKEND,
     REFUSED,
     SERVED,
+    NodeTick,
     Outcome,
     Part,
     Route,
     sround,
 )
-from prophet_sre.sim.traffic.view import Resolved
 
 if TYPE_CHECKING:
-    from prophet_sre.sim.traffic.model import NodeTick, TrafficModel
+    from prophet_sre.sim.traffic.model import TrafficModel
+    from prophet_sre.sim.traffic.routing import Router
 
+log = logging.getLogger(__name__)
+ACCESS_LOG_LINES = 2
+ACCESS_LOG_ERRORS = 5
+"""Access-log lines per pod and sim second for successful / failed sampled requests."""
+ACCESS_LOG_TOTAL = 100
+"""Access-log lines of successful requests per sim second for the whole cluster (log rendering is costly)."""
 FLOWS_PER = {SERVED: 4, REFUSED: 2, DROPPED: 1, NO_BACKEND: 1}
 COREDNS_RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
 HUBBLE_RCODES = {0: "No Error", 1: "Format Error", 2: "Server Failure", 3: "Non-Existent Domain",
                  4: "Not Implemented", 5: "Query Refused"}
 KUBE_DNS = ("kube-dns", "kube-system")
-_SHAPE_WEIGHTS = [w for _, w in LATENCY_SHAPE]
 _SHAPE_MULTS = [m for m, _ in LATENCY_SHAPE]
+_SHAPE_CUM = list(itertools.accumulate(w for _, w in LATENCY_SHAPE))
+
+
+def _observed(r: Route) -> str:
+    """The trace observation point of a connection's flows: a pod's own egress, or delivery from outside."""
+    return "from-endpoint" if r.group else "to-endpoint"
+
+
+def drop_type(reason: str, verdict: Any) -> str:
+    """Hubble's `type` label: an explicit deny naming its policy is a policy-verdict event, the rest drops."""
+    named = getattr(verdict, "egress_denied_by", ()) or getattr(verdict, "ingress_denied_by", ())
+    return "PolicyVerdict" if reason == "POLICY_DENY" and named else "Drop"
+
+
+def dropped_at_ingress(verdict: Any) -> bool:
+    """Where a policy drop is observed: the verdict's `direction` if it has one, else by who denied it."""
+    direction = getattr(verdict, "direction", "")
+    if direction:
+        return str(direction).upper() == "INGRESS"
+    return not getattr(verdict, "egress_denied_by", ())
+
+
+_NO_OUTCOME = Outcome(latency_s=0.01)
 
 
 class Emission:
     """Counters and flows of one tick (runs under the counters' lock)."""
 
-    def __init__(self, model: TrafficModel, nodes: dict[str, NodeTick], routes: list[Route], dns: Resolved,
-                 faults: FaultView, verdicts: dict[Any, Any], now: float, dt: float) -> None:
+    def __init__(self, model: TrafficModel, router: Router, nodes: dict[str, NodeTick], routes: list[Route],
+                 now: float, dt: float) -> None:
         self.m = model
+        self.router = router
         self.rng = model.rng
         self.c = model.counters
         self.nodes = nodes
         self.routes = routes
-        self.dns = dns
-        self.faults = faults
-        self.verdicts = verdicts
+        self.dns = router.dns
         self.dt = dt
+        behaviour = model.ctx.extras.get("behaviour")
+        self.log_request = getattr(behaviour, "log_request", None)
         clock = model.ctx.clock
         start = clock.now() - timedelta(seconds=clock.elapsed() - (now - dt))
         self.w = FlowWriter(self.rng, start, dt)
         self.p = 1.0
         self.requests = 0
+        self._http_n = 0
+        self._handshakes = 0
+        self._codes: Counter[tuple[str, str, int, str]] = Counter()  # (ns, service, code, method)
+        self._hubble_http: Counter[tuple[str, int]] = Counter()  # (method, code)
+        self._hist: Counter[tuple[str, str, float]] = Counter()  # (ns, service, mean latency)
+        self._trace: Counter[str] = Counter()  # Trace flows by observation point
+        self._logged: Counter[str] = Counter()  # access-log lines per pod uid this tick
+        self._logged_total = 0
 
     def run(self) -> list[FlowRecord]:
-        lookups = background.plan_dns(self.m, self.routes, self.dns, self.faults, self.verdicts, self.dt)
-        shots = background.plan_floods(self.m, self.faults, self.verdicts, self.dt)
+        lookups = background.plan_dns(self.m, self.router, self.routes)
+        shots = background.plan_floods(self.m, self.router)
         expected = sum(FLOWS_PER.get(p.kind, 0) * p.count for r in self.routes for p in r.parts)
         expected += sum(2 * lk.n if lk.allowed else lk.n for lk in lookups)
         expected += sum(2 * s.n if s.allowed else s.n for s in shots)
         budget = self.m.max_flows_per_s * min(self.dt, 10.0)
         self.p = min(1.0, budget / expected) if expected else 1.0
-        live_pools: set[tuple[str, str, str]] = set()
+        live_pools: set[tuple[str, str, str, str]] = set()
         for r in self.routes:
             self._route(r, live_pools)
         self.c.drop_pools_except(live_pools)
@@ -82,13 +123,32 @@ class Emission:
             self._lookup(lk)
         for s in shots:
             self._shot(s)
-        return self.w.finish()
+        self._flush()
+        flows, self.m.pending_flows = self.w.finish(self.m.pending_flows)
+        return flows
+
+    def _flush(self) -> None:
+        """Move the tick's per-request tallies into the shared counters (one update per series)."""
+        c = self.c
+        for (ns, svc, code, method), k in self._codes.items():
+            c.http_requests[(ns, svc, str(code), method)] += k
+        for (method, code), k in self._hubble_http.items():
+            c.hubble_http[(method, "HTTP/1.1", str(code), "server")] += k
+        for (ns, svc, latency), k in self._hist.items():
+            c.histogram(ns, svc).observe_many(k, latency)
+        for subtype, k in self._trace.items():
+            c.hubble_flows[("TCP", "Trace", subtype, "FORWARDED")] += k
+        if self._http_n:
+            c.hubble_flows[("HTTP", "L7", "HTTP", "FORWARDED")] += 2 * self._http_n
+        if self._handshakes:
+            c.hubble_tcp_flags[("SYN", "IPv4")] += self._handshakes
+            c.hubble_tcp_flags[("SYN-ACK", "IPv4")] += self._handshakes
 
     def _samples(self, count: int) -> int:
         return count if self.p >= 1.0 else sround(count * self.p, self.rng)
 
     # -- HTTP ----------------------------------------------------------------------------------------------
-    def _route(self, r: Route, live_pools: set[tuple[str, str, str]]) -> None:
+    def _route(self, r: Route, live_pools: set[tuple[str, str, str, str]]) -> None:
         g = self.m.graph
         edge = g.edges[r.edge] if r.edge >= 0 else g.edges[g.out_edges[r.target.ref.key][0]]
         ref = r.target.ref
@@ -107,9 +167,9 @@ class Emission:
                 self._dropped(r, part, service)
             if not r.group and part.kind != SERVED:  # the ingress answers for a root service
                 self._http(ref.namespace, ref.name, CALLER_CODE[part.kind], edge.method, part.count, part.latency_s)
-        if r.pool is not None and r.group:
+        if r.pool is not None and r.group:  # the caller's pool: its service, its pod, the pool's target
             size, result = r.pool
-            key = (ref.namespace, ref.name, r.group[0].name)
+            key = (ref.namespace, g.edges[r.edge].source.name, r.group[0].name, ref.name)
             live_pools.add(key)
             gauge = self.c.pool(*key)
             gauge.in_use, gauge.max, gauge.waiting = result.busy, size, result.waiting
@@ -118,50 +178,66 @@ class Emission:
             gauge.timeouts_total += sum(p.count for p in r.parts if p.kind == "pool_timeout")
 
     def _http(self, ns: str, svc: str, code: int, method: str, n: int, latency_s: float) -> None:
-        self.c.http_requests[(ns, svc, str(code), method)] += n
-        self.c.histogram(ns, svc).observe_many(n, latency_s, self._shape(n))
-
-    def _shape(self, n: int) -> list[int]:
-        counts = [sround(n * w, self.rng) for w in _SHAPE_WEIGHTS]
-        counts[2] += n - sum(counts)
-        if counts[2] < 0:  # rounding overshoot: take it back from the largest buckets
-            short, counts[2] = -counts[2], 0
-            for i in sorted(range(len(counts)), key=lambda j: -counts[j]):
-                take = min(short, counts[i])
-                counts[i] -= take
-                short -= take
-        return counts
+        self._codes[(ns, svc, code, method)] += n
+        self._hist[(ns, svc, latency_s)] += n
 
     def _served(self, r: Route, part: Part, node: NodeTick | None, method: str, url: str,
                 service: tuple[str, str] | None) -> None:
-        assert part.backend is not None
-        ref = r.target.ref
-        o = (node.outcomes.get(part.backend.pod.uid) if node else None) or Outcome(latency_s=0.01)
-        splits = [(part.code, part.count)] if part.code >= 500 else o.split(part.count, self.rng, part.code)
-        for code, k in splits:
-            self.c.http_requests[(ref.namespace, ref.name, str(code), method)] += k
-            self.c.hubble_http[(method, "HTTP/1.1", str(code), "server")] += k
-        latency = o.latency_s if part.code < 500 else min(o.latency_s, 0.005)
-        self.c.histogram(ref.namespace, ref.name).observe_many(part.count, latency, self._shape(part.count))
+        backend = part.backend
+        assert backend is not None
+        ns, svc = r.target.ref.namespace, r.target.ref.name
+        o = (node.outcomes.get(backend.pod.uid) if node else None) or _NO_OUTCOME
         n = part.count
         self.requests += n
-        c = self.c
-        c.hubble_flows[("TCP", "Trace", "to-stack", "FORWARDED")] += n
-        c.hubble_flows[("TCP", "Trace", "to-endpoint", "FORWARDED")] += n
-        c.hubble_flows[("HTTP", "L7", "HTTP", "FORWARDED")] += 2 * n
-        c.hubble_tcp_flags[("SYN", "IPv4")] += n
-        c.hubble_tcp_flags[("SYN-ACK", "IPv4")] += n
-        for _ in range(self._samples(n)):
-            code = part.code if part.code >= 500 else o.pick_code(self.rng, part.code)
-            mult = self.rng.choices(_SHAPE_MULTS, _SHAPE_WEIGHTS)[0]
-            self.w.http(r.source(self.rng), part.backend.pod.endpoint, part.backend.port, code=code,
-                        latency_s=latency * mult + HOP_S, method=method, url=url, service=service)
+        self._trace[_observed(r)] += 2 * n  # SYN and SYN-ACK
+        self._handshakes += n
+        if not r.target.http:  # a database connection: L3/L4 only, nothing to count as HTTP
+            self._trace[_observed(r)] += 2 * n  # the query and its answer (ACK+PSH both ways)
+            for _ in range(self._samples(n)):
+                self.w.tcp(r.source(self.rng), backend.pod.endpoint, backend.port, service=service)
+            return
+        self._http_n += n
+        code = part.code
+        if code >= 500 or not o.fails:
+            self._codes[(ns, svc, code, method)] += n
+            self._hubble_http[(method, code)] += n
+        else:
+            for c, k in o.split(n, self.rng, code):
+                self._codes[(ns, svc, c, method)] += k
+                self._hubble_http[(method, c)] += k
+        latency = o.latency_s if code < 500 else min(o.latency_s, 0.005)
+        self._hist[(ns, svc, round(latency, 4))] += n
+        samples = n if self.p >= 1.0 else sround(n * self.p, self.rng)
+        for _ in range(samples):
+            answer = code if code >= 500 else o.pick_code(self.rng, code)
+            mult = _SHAPE_MULTS[bisect.bisect(_SHAPE_CUM, self.rng.random() * _SHAPE_CUM[-1])]
+            src = r.source(self.rng)
+            self.w.http(src, backend.pod.endpoint, backend.port, code=answer, latency_s=latency * mult + HOP_S,
+                        method=method, url=url, service=service, verdict=part.verdict)
+            if self.log_request is not None:
+                self._log(backend.pod.obj, backend.port, method, url, answer, src.ip)
+
+    def _log(self, pod: dict[str, Any], port: int, method: str, url: str, code: int, client: str) -> None:
+        """An access-log line in the serving container (the behaviour model's hook) for a sampled request;
+        at most a few per pod and tick (more for errors), so `kubectl logs` stays readable and cheap."""
+        uid = pod["metadata"].get("uid", "")
+        if self._logged[uid] >= (ACCESS_LOG_ERRORS if code >= 500 else ACCESS_LOG_LINES):
+            return
+        if code < 500 and self._logged_total >= ACCESS_LOG_TOTAL * self.dt:
+            return
+        self._logged[uid] += 1
+        self._logged_total += 1
+        path = "/" + url.split("://", 1)[-1].split("/", 1)[-1] if "://" in url else url
+        try:
+            self.log_request(pod, port, method, path, code, client)  # type: ignore[misc]
+        except Exception:  # noqa: BLE001 - logging must never break the traffic
+            log.exception("log_request failed; disabling access logs for this tick")
+            self.log_request = None
 
     def _refused(self, r: Route, part: Part, service: tuple[str, str] | None) -> None:
         assert part.backend is not None
         n = part.count
-        self.c.hubble_flows[("TCP", "Trace", "to-stack", "FORWARDED")] += n
-        self.c.hubble_flows[("TCP", "Trace", "to-endpoint", "FORWARDED")] += n
+        self._trace[_observed(r)] += 2 * n  # SYN and RST
         self.c.hubble_tcp_flags[("SYN", "IPv4")] += n
         self.c.hubble_tcp_flags[("RST", "IPv4")] += n
         for _ in range(self._samples(n)):
@@ -173,9 +249,9 @@ class Emission:
             reason, ingress = "SERVICE_BACKEND_NOT_FOUND", False
         else:
             reason = getattr(part.verdict, "drop_reason", "") or "POLICY_DENIED"
-            ingress = not r.group or not getattr(part.verdict, "egress_denied_by", ())
+            ingress = not r.group or dropped_at_ingress(part.verdict)
         self.c.hubble_drops[(reason, "TCP")] += n
-        self.c.hubble_flows[("TCP", "Drop", "", "DROPPED")] += n
+        self.c.hubble_flows[("TCP", drop_type(reason, part.verdict), "", "DROPPED")] += n
         dst = part.backend.pod.endpoint if part.backend is not None else vip(r.target.cluster_ip)
         port = part.backend.port if part.backend is not None else r.target.port
         for _ in range(self._samples(n)):
@@ -189,9 +265,9 @@ class Emission:
             reason = "SERVICE_BACKEND_NOT_FOUND" if lk.server is None else \
                 (getattr(lk.verdict, "drop_reason", "") or "POLICY_DENIED")
             c.hubble_drops[(reason, "UDP")] += lk.n
-            c.hubble_flows[("UDP", "Drop", "", "DROPPED")] += lk.n
+            c.hubble_flows[("UDP", drop_type(reason, lk.verdict), "", "DROPPED")] += lk.n
             dst = lk.server.pod.endpoint if lk.server is not None else vip(self.dns.cluster_ip)
-            ingress = lk.server is not None and not getattr(lk.verdict, "egress_denied_by", ())
+            ingress = lk.server is not None and dropped_at_ingress(lk.verdict)
             for _ in range(self._samples(lk.n)):
                 self.w.dropped(lk.route.source(self.rng), dst, 53, reason=reason, protocol="UDP", ingress=ingress,
                                service=KUBE_DNS, verdict=lk.verdict)
@@ -218,14 +294,13 @@ class Emission:
         if not s.allowed:
             reason = getattr(s.verdict, "drop_reason", "") or "POLICY_DENIED"
             c.hubble_drops[(reason, "TCP")] += s.n
-            c.hubble_flows[("TCP", "Drop", "", "DROPPED")] += s.n
-            ingress = not getattr(s.verdict, "egress_denied_by", ())
+            c.hubble_flows[("TCP", drop_type(reason, s.verdict), "", "DROPPED")] += s.n
+            ingress = dropped_at_ingress(s.verdict)
             for _ in range(self._samples(s.n)):
                 self.w.dropped(s.src.endpoint, s.dst.endpoint, s.port, reason=reason, ingress=ingress,
                                verdict=s.verdict)
             return
-        c.hubble_flows[("TCP", "Trace", "to-stack", "FORWARDED")] += s.n
-        c.hubble_flows[("TCP", "Trace", "to-endpoint", "FORWARDED")] += s.n
+        self._trace["from-endpoint"] += 2 * s.n
         c.hubble_tcp_flags[("SYN", "IPv4")] += s.n
         c.hubble_tcp_flags[("SYN-ACK" if s.open else "RST", "IPv4")] += s.n
         reply = ("SYN", "ACK") if s.open else ("RST", "ACK")

@@ -12,7 +12,8 @@ Kinds and parameters:
 - `dns_failure` {rcode=NXDOMAIN|SERVFAIL|2|3, share=1}: lookups of the target Service's name fail; a
   target of `kube-system/coredns`, `kube-system/kube-dns` or the cluster name fails every lookup
   (default rcode SERVFAIL then).
-- `pool_exhaustion` {pool_size=10, in_use=pool_size, hold_ms, timeout_s=5}: see `pool.py`.
+- `pool_exhaustion` {pool_size, in_use=pool_size, hold_ms, timeout_s}: see `pool.py`; size and timeout
+  default to the caller image's `pool` (behaviour catalog), else 10 and 5 s.
 - `network_flood` {ports, peers=20, rate=200}: see `model.py` (`_flood`).
 - `cluster_degraded` {latency_ms=1500, error_share=0.3}: when the target is this cluster's name.
 """
@@ -102,11 +103,13 @@ NO_FAULTS = PodFaults()
 
 @dataclass(frozen=True, slots=True)
 class PoolParams:
+    """A `pool_exhaustion` fault's parameters; None = the caller image's pool (or the default)."""
+
     effect_id: int
-    pool_size: int
-    in_use: float
+    pool_size: int | None
+    in_use: float | None
     hold_s: float | None
-    timeout_s: float
+    timeout_s: float | None
 
 
 class FaultView:
@@ -120,6 +123,7 @@ class FaultView:
         for e in effects:
             self._by_kind.setdefault(e.kind, []).append((e, Target.parse(e.target)))
         self.degraded = self._degraded()
+        self._pod_kinds = bool(self.of("latency") or self.of("error_rate"))
 
     def of(self, kind: str) -> list[tuple[Effect, Target]]:
         return self._by_kind.get(kind, [])
@@ -135,6 +139,8 @@ class FaultView:
 
     def for_pod(self, pod: PodView, services: frozenset[str]) -> PodFaults:
         """Latency and error effects on what `pod` serves (cluster degradation included)."""
+        if not self._pod_kinds:
+            return self.degraded
         lat = self.degraded.latency_s
         errs = list(self.degraded.errors)
         for e, t in self.of("latency"):
@@ -165,9 +171,10 @@ class FaultView:
         """The pool limit on calls to a service/workload known by any of `names` in `namespace`."""
         for e, t in self.of("pool_exhaustion"):
             if t.namespace == namespace and t.name in names:
-                size = max(0, int(num(e.params, "pool_size", "size", "max", default=10)))
-                hold = e.params.get("hold_ms")
-                return PoolParams(e.id, size, num(e.params, "in_use", "inUse", default=float(size)),
-                                  float(hold) / 1000.0 if isinstance(hold, int | float) else None,
-                                  max(0.01, num(e.params, "timeout_s", "timeout", default=5.0)))
+                size = num(e.params, "pool_size", "size", "max", default=-1.0)
+                in_use = num(e.params, "in_use", "inUse", default=-1.0)
+                hold = num(e.params, "hold_ms", default=-1.0)
+                timeout = num(e.params, "timeout_s", "timeout", default=-1.0)
+                return PoolParams(e.id, int(size) if size >= 0 else None, in_use if in_use >= 0 else None,
+                                  hold / 1000.0 if hold >= 0 else None, max(0.01, timeout) if timeout >= 0 else None)
         return None

@@ -1,10 +1,11 @@
 """The per-tick records the model passes between its phases: how calls were routed, how pods answered.
 
-A `Route` is one sender's calls over one edge in one tick, already split into integer counts per
-`Part` (DNS failure, no backend, policy drop, pool timeout, refused, served by backend b). Integer
-counts are decided once, here, and everything downstream - a backend's `http_requests_total`, the
-Hubble counters, the sampled flows - is derived from the same numbers, so the metrics agree with
-each other exactly.
+A `Route` is the calls of a group of senders over one edge in one tick, already split into integer
+counts per `Part` (DNS failure, no backend, policy drop, pool timeout, refused, served by backend b).
+Integer counts are decided once, here, and everything downstream - a backend's `http_requests_total`,
+the Hubble counters, the sampled flows - is derived from the same numbers, so the metrics agree with
+each other exactly. `NodeTick` is a graph node during one tick, `NodeStats`/`TickReport` what a tick
+reports.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class Route:
     parts: list[Part] = field(default_factory=list)
     calls: int = 0
     dns_rcode: int = 0
+    dns_fail: float = 0.0
+    """Share of the calls whose name lookup failed (retries then defeat the resolver cache)."""
     pool_wait_s: float = 0.0
     pool: tuple[int, QueueResult] | None = None
     """(pool size, queue result) when the calls go through a connection pool."""
@@ -70,7 +73,8 @@ class Route:
         """The endpoint of one sender (picked at random for a sampled flow)."""
         if not self.group:
             return WORLD
-        return self.group[0].endpoint if len(self.group) == 1 else rng.choice(self.group).endpoint
+        n = len(self.group)
+        return self.group[0].endpoint if n == 1 else self.group[int(rng.random() * n)].endpoint
 
 
 @dataclass(slots=True)
@@ -95,6 +99,8 @@ class Outcome:
 
     def split(self, n: int, rng: random.Random, ok_code: int = 0) -> list[tuple[int, int]]:
         """`n` requests as [(code, count)], failures first, the rest `ok_code` (default: `self.ok_code`)."""
+        if not self.fails:
+            return [(ok_code or self.ok_code, n)]
         out: list[tuple[int, int]] = []
         left = n
         for code in sorted(self.fails):
@@ -107,12 +113,46 @@ class Outcome:
         return out
 
     def pick_code(self, rng: random.Random, ok_code: int = 0) -> int:
+        if not self.fails:
+            return ok_code or self.ok_code
         x = rng.random()
         for code in sorted(self.fails):
             x -= self.fails[code]
             if x < 0:
                 return code
         return ok_code or self.ok_code
+
+
+@dataclass(slots=True)
+class NodeTick:
+    """One graph node during one tick."""
+
+    key: str
+    res: Resolved
+    senders: list[PodView]
+    names: frozenset[str]
+    arrivals: dict[str, int] = field(default_factory=dict)  # backend uid -> requests this tick
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    base_s: float = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStats:
+    """What a node did in the last tick (for tests, debugging and the eval harness)."""
+
+    rps: float
+    error_share: float
+    latency_s: float
+    backends: int
+
+
+@dataclass(slots=True)
+class TickReport:
+    time_s: float = 0.0
+    dt: float = 0.0
+    nodes: dict[str, NodeStats] = field(default_factory=dict)
+    requests: int = 0
+    flows: int = 0
 
 
 def sround(x: float, rng: random.Random) -> int:
@@ -125,13 +165,20 @@ def sround(x: float, rng: random.Random) -> int:
 
 def split_counts(n: int, parts: list[Part], rng: random.Random) -> None:
     """Give each part its integer count of `n`: unbiased per part, adding up to exactly `n`."""
-    counts = [sround(n * p.share, rng) for p in parts]
-    diff = n - sum(counts)
-    for i in sorted(range(len(parts)), key=lambda j: -parts[j].share):
-        if diff == 0:
-            break
-        adj = max(-counts[i], diff)
-        counts[i] += adj
-        diff -= adj
-    for p, c in zip(parts, counts, strict=True):
-        p.count = c
+    if len(parts) == 1:
+        parts[0].count = n
+        return
+    total = 0
+    for p in parts:
+        p.count = sround(n * p.share, rng)
+        total += p.count
+    diff = n - total
+    if diff > 0:
+        max(parts, key=lambda p: p.share).count += diff
+    elif diff < 0:
+        for p in sorted(parts, key=lambda p: -p.count):
+            take = min(-diff, p.count)
+            p.count -= take
+            diff += take
+            if diff == 0:
+                break

@@ -13,6 +13,7 @@ pod's resourceVersion: a 1,000-pod tick costs dictionary look-ups, not object wa
 
 from __future__ import annotations
 
+import threading
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from prophet_sre.sim.controllers.base import ControllerContext
 from prophet_sre.sim.controllers.cache import ensure_pod_indexes, informers, pods_selected
 from prophet_sre.sim.controllers.common import controller_ref, parse_quantity
 from prophet_sre.sim.flows import FlowEndpoint
+from prophet_sre.sim.store import WatchEvent
 from prophet_sre.sim.traffic.graph import WORKLOAD_KINDS, NodeRef
 
 Obj = dict[str, Any]
@@ -30,6 +32,11 @@ WORLD = FlowEndpoint(ip="192.0.2.10", labels=("reserved:world",), identity=2)
 """External clients of root services (a documentation-range address: it is never contacted)."""
 _WORKLOAD_RT = {"deployment": ("apps", "deployments"), "statefulset": ("apps", "statefulsets"),
                 "daemonset": ("apps", "daemonsets")}
+_ROUTING_KEYS = frozenset({("", "pods"), ("", "endpoints"), ("", "services"), ("", "namespaces"),
+                           ("apps", "deployments"), ("apps", "statefulsets"), ("apps", "daemonsets"),
+                           ("apps", "replicasets")})
+_TCP_NAMES = frozenset({"postgres", "postgresql", "mysql", "redis", "mongodb", "mongo", "memcached", "cassandra",
+                        "tcp", "amqp", "kafka", "zookeeper", "etcd", "sql", "db"})
 _DB_PORTS = frozenset({5432, 3306, 6379, 27017, 9042, 1433, 26257, 11211})
 _DB_WORDS = ("db", "postgres", "mysql", "maria", "redis", "mongo", "sql", "cassandra", "memcache")
 
@@ -49,10 +56,13 @@ class PodView:
     workload: tuple[str, str]  # (Kind, name), ("", "") for a bare pod
     ports: frozenset[int]
     cpu_cores: float
+    """CPU the pod can use: its limits, or (no limit) 4x its requests and at least one core."""
     endpoint: FlowEndpoint
     obj: Obj
     policy_key: tuple[str, tuple[tuple[str, str], ...]] = ("", ())
     """(namespace, sorted labels): pods with equal keys get equal policy verdicts."""
+    ip_key: tuple[int, ...] = ()
+    port_names: dict[int, str] = field(default_factory=dict)
 
     @property
     def serving(self) -> bool:
@@ -76,6 +86,8 @@ class Resolved:
     port: int = 80
     cluster_ip: str = ""
     db_like: bool = False
+    http: bool = True
+    """False for a TCP protocol (a database port): L3/L4 flows only, no HTTP codes or access logs."""
 
     @property
     def exists(self) -> bool:
@@ -104,10 +116,33 @@ class ClusterView:
         self._ns_labels: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {}
         self._tick_pods: dict[tuple[str, str], PodView | None] = {}
         self._all: list[PodView] | None = None
+        self._resolved: dict[tuple[NodeRef, int | None], Resolved] = {}
+        self._dirty: set[str] = set()
+        self._all_dirty = True
+        self._dirty_lock = threading.Lock()
+        self.store.subscribe(self._on_write)
+
+    def _on_write(self, ev: WatchEvent) -> None:
+        """Mark the namespace of anything that can change routing; resolutions there are redone next tick.
+        (Called on whichever thread wrote, hence the lock.)"""
+        if ev.storage_key in _ROUTING_KEYS:
+            ns = (ev.obj.get("metadata") or {}).get("namespace") or ""
+            with self._dirty_lock:
+                if ns:
+                    self._dirty.add(ns)
+                else:
+                    self._all_dirty = True
 
     def begin_tick(self) -> None:
         self._tick_pods.clear()
         self._all = None
+        with self._dirty_lock:
+            everything, dirty = self._all_dirty, self._dirty
+            self._all_dirty, self._dirty = False, set()
+        if everything:
+            self._resolved.clear()
+        elif dirty:
+            self._resolved = {k: v for k, v in self._resolved.items() if k[0].namespace not in dirty}
 
     def end_tick(self) -> None:
         """Forget cached pods that are gone (bounded memory under churn)."""
@@ -150,12 +185,17 @@ class ClusterView:
         ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ())
         running = status.get("phase") == "Running" and not meta.get("deletionTimestamp")
         ports: set[int] = set()
+        names: dict[int, str] = {}
         cores = 0.0
         for c in spec.get("containers") or ():
-            ports.update(int(p["containerPort"]) for p in c.get("ports") or () if p.get("containerPort"))
+            for p in c.get("ports") or ():
+                if p.get("containerPort"):
+                    ports.add(int(p["containerPort"]))
+                    names[int(p["containerPort"])] = str(p.get("name") or "")
             res = c.get("resources") or {}
-            cores += parse_quantity((res.get("limits") or {}).get("cpu") or (res.get("requests") or {}).get("cpu")
-                                    or 0)
+            limit = parse_quantity((res.get("limits") or {}).get("cpu") or 0)
+            # no limit: the container bursts into the node's idle CPU (at least a core's worth)
+            cores += limit or max(1.0, 4 * parse_quantity((res.get("requests") or {}).get("cpu") or 0))
         workload = self._workload(obj)
         cluster = self.ctx.cluster_name
         sa = spec.get("serviceAccountName") or "default"
@@ -170,7 +210,8 @@ class ClusterView:
                                 workload_kind=workload[0], identity=identity_of(tags), cluster_name=cluster,
                                 node_name=node)
         return PodView(ns, name, meta.get("uid", ""), ip, node, labels, running, ready, workload,
-                       frozenset(ports), cores, endpoint, obj, (ns, tuple(sorted(labels.items()))))
+                       frozenset(ports), cores, endpoint, obj, (ns, tuple(sorted(labels.items()))), _ip_key(ip),
+                       names)
 
     def _workload(self, obj: Obj) -> tuple[str, str]:
         ref = controller_ref(obj)
@@ -197,7 +238,16 @@ class ClusterView:
 
     # -- names -> backends -------------------------------------------------------------------------------
     def resolve(self, ref: NodeRef, port: int | None = None) -> Resolved:
-        """The Service and/or workload a name stands for, with its ready backends (sorted by pod IP)."""
+        """The Service and/or workload a name stands for, with its ready backends (sorted by pod IP).
+
+        Cached until something that routing depends on (pods, Endpoints, Services, workloads,
+        ReplicaSets, Namespaces) is written in the name's namespace."""
+        hit = self._resolved.get((ref, port))
+        if hit is None:
+            hit = self._resolved[(ref, port)] = self._resolve(ref, port)
+        return hit
+
+    def _resolve(self, ref: NodeRef, port: int | None) -> Resolved:
         out = Resolved(ref)
         if ref.kind in (None, "service"):
             out.service = self.store.try_get(self.svc_rt, ref.namespace, ref.name)
@@ -214,14 +264,18 @@ class ClusterView:
                                                                ref.name) is not None:
                     out.workload = (kind, ref.name)
                     break
+        name = ""
         if out.service is not None:
-            self._service_backends(out, port)
+            name = self._service_backends(out, port)
         elif out.workload is not None:
             self._workload_backends(out, port)
-        out.db_like = out.port in _DB_PORTS or any(w in ref.name.lower() for w in _DB_WORDS)
+            name = out.backends[0].pod.port_names.get(out.port, "") if out.backends else ""
+        out.http = out.port not in _DB_PORTS and name.lower() not in _TCP_NAMES
+        out.db_like = not out.http or any(w in ref.name.lower() for w in _DB_WORDS)
         return out
 
-    def _service_backends(self, out: Resolved, port: int | None) -> None:
+    def _service_backends(self, out: Resolved, port: int | None) -> str:
+        """Fill the backends from the Endpoints; returns the chosen port's name (or appProtocol)."""
         svc = out.service or {}
         spec = svc.get("spec") or {}
         out.cluster_ip = spec.get("clusterIP") or ""
@@ -241,10 +295,11 @@ class ClusterView:
                     if ref.get("kind") == "Pod" else None
                 if pod is not None:
                     backends.append(Backend(pod, int(target.get("port") or out.port)))
-        backends.sort(key=lambda b: _ip_key(b.pod.ip))
+        backends.sort(key=lambda b: b.pod.ip_key)
         out.backends = backends
         if out.workload is None and backends:
             out.workload = (backends[0].pod.workload[0].lower(), backends[0].pod.workload[1])
+        return str(chosen.get("appProtocol") or chosen.get("name") or "")
 
     def _workload_backends(self, out: Resolved, port: int | None) -> None:
         assert out.workload is not None
@@ -256,19 +311,23 @@ class ClusterView:
             view = self.pod(*key)
             if view is not None and view.serving and all(view.labels.get(k) == v for k, v in match.items()):
                 pods.append(view)
-        pods.sort(key=lambda p: _ip_key(p.ip))
+        pods.sort(key=lambda p: p.ip_key)
         first = min(pods[0].ports, default=80) if pods else 80
         out.port = port or first
         out.backends = [Backend(p, out.port) for p in pods]
 
     def dns_service(self) -> Resolved:
+        """kube-dns with its ready CoreDNS endpoints (port 53)."""
         ref = NodeRef("kube-system", "kube-dns", "service")
-        out = Resolved(ref, service=self.store.try_get(self.svc_rt, ref.namespace, ref.name))
-        if out.service is not None:
-            self._service_backends(out, 53)
-            out.backends = [Backend(b.pod, 53) for b in out.backends]
-            out.port = 53
-        return out
+        hit = self._resolved.get((ref, 53))
+        if hit is None:
+            hit = Resolved(ref, service=self.store.try_get(self.svc_rt, ref.namespace, ref.name))
+            if hit.service is not None:
+                self._service_backends(hit, 53)
+                hit.backends = [Backend(b.pod, 53) for b in hit.backends]
+                hit.port = 53
+            self._resolved[(ref, 53)] = hit
+        return hit
 
 
 def _ip_key(ip: str) -> tuple[int, ...]:

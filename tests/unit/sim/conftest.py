@@ -20,6 +20,7 @@ from prophet_sre.sim import status as st
 from prophet_sre.sim.bootstrap import bootstrap_objects, default_nodes
 from prophet_sre.sim.clock import SimClock
 from prophet_sre.sim.controllers import default_controllers
+from prophet_sre.sim.controllers.admission import install_admission  # [workloads]
 from prophet_sre.sim.controllers.base import ControllerContext, ControllerManager
 from prophet_sre.sim.controllers.ipam import ServiceIPAllocator
 from prophet_sre.sim.events import EventRecorder
@@ -34,7 +35,13 @@ _PLURALS = {"Pod": ("", "pods"), "Deployment": ("apps", "deployments"), "Replica
             "Namespace": ("", "namespaces"), "Event": ("", "events"), "ConfigMap": ("", "configmaps"),
             "ServiceAccount": ("", "serviceaccounts"), "PodDisruptionBudget": ("policy", "poddisruptionbudgets"),
             "EndpointSlice": ("discovery.k8s.io", "endpointslices"), "Lease": ("coordination.k8s.io", "leases"),
-            "Secret": ("", "secrets")}
+            "Secret": ("", "secrets"),
+            # [workloads] the workload, storage and quota kinds
+            "StatefulSet": ("apps", "statefulsets"), "DaemonSet": ("apps", "daemonsets"),
+            "ControllerRevision": ("apps", "controllerrevisions"), "Job": ("batch", "jobs"),
+            "CronJob": ("batch", "cronjobs"), "HorizontalPodAutoscaler": ("autoscaling", "horizontalpodautoscalers"),
+            "PersistentVolumeClaim": ("", "persistentvolumeclaims"), "PersistentVolume": ("", "persistentvolumes"),
+            "StorageClass": ("storage.k8s.io", "storageclasses"), "ResourceQuota": ("", "resourcequotas")}
 
 
 def _admission() -> Callable[[ResourceType, Obj, Obj | None, str], None] | None:
@@ -186,6 +193,8 @@ def make_harness(n_workers: int = 2, *, admission: bool = True, record: bool = F
     if admission and (admit := _admission()) is not None:
         store.add_admission(admit)
     store.add_admission(ServiceIPAllocator(store, registry))
+    if admission:  # [workloads] storage + ResourceQuota admission, as SimCluster installs them
+        install_admission(store, registry)
     logs = PodLogs()
     events = EventRecorder(store, registry, clock)
     ctx = ControllerContext(store=store, registry=registry, clock=clock, events=events, logs=logs,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -508,14 +506,3 @@ def test_v2_document_follows_crd_changes(registry: Registry, builder: OpenAPIBui
 
 # -- cost ---------------------------------------------------------------------------------------------
 
-def test_first_build_is_fast() -> None:
-    """Fresh process: import, every v3 document with its hash, and v2, well under the ~1 s budget."""
-    code = (
-        "import time; t = time.perf_counter()\n"
-        "from prophet_sre.sim.openapi import OpenAPIBuilder\n"
-        "from prophet_sre.sim.registry import Registry\n"
-        "b = OpenAPIBuilder(Registry()); b.v3_index(); b.v2_document()\n"
-        "print(time.perf_counter() - t)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert float(out.stdout) < 3.0  # ~0.7 s on a 2-core box; slack for loaded CI machines

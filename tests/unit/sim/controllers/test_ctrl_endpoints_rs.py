@@ -22,7 +22,7 @@ def test_endpoints_track_readiness_and_named_ports(cluster: Any) -> None:
     assert ep is not None and "subsets" not in ep  # a service without backends still has its Endpoints
     [placeholder] = _slices(h, "web")
     assert not placeholder["endpoints"]
-    pod = h.pod("web-a", labels={"app": "web"})
+    pod = h.pod("web-a", labels={"app": "web"}, image="shop/frontend:1.0")  # listens on 8080 (behaviour model)
     pod["spec"]["containers"][0]["ports"] = [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
     pod["spec"]["containers"][0]["readinessProbe"] = {"tcpSocket": {"port": 8080}, "initialDelaySeconds": 5,
                                                       "periodSeconds": 10, "timeoutSeconds": 1,

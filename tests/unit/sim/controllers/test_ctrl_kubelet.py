@@ -101,8 +101,8 @@ def test_readiness_waits_for_the_probe_initial_delay(cluster: Any) -> None:
     assert started and ready and (ready - started).total_seconds() >= 9
 
 
-def test_job_like_pod_completes_and_init_containers_run_first(cluster: Any) -> None:
-    h = cluster
+def test_job_like_pod_completes_and_init_containers_run_first(cluster_factory: Any) -> None:
+    h = cluster_factory(runtime=DefaultRuntime())  # the kubelet's sequencing, with fixed process durations
     pod = h.pod("job", restartPolicy="Never")
     pod["spec"]["containers"][0].update(image="busybox:1.36", command=["sh", "-c", "echo done"])
     pod["spec"]["initContainers"] = [{"name": "setup", "image": "busybox:1.36", "command": ["true"],
