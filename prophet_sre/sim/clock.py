@@ -11,7 +11,6 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-
 CATCH_UP_HORIZON_S = 3600.0
 """A fast clock starts this many wall seconds' worth of lead in the past (see `SimClock`)."""
 

@@ -263,8 +263,8 @@ async def token(call: Call) -> Response:
         raise st.bad_request("spec.expirationSeconds must be an integer") from e
     if ttl < 600:
         raise st.ApiError(422, "Invalid", 'TokenRequest.authentication.k8s.io "" is invalid: '
-                          "spec.expirationSeconds: Invalid value: %d: may not specify a duration less than 10 minutes"
-                          % ttl)
+                          f"spec.expirationSeconds: Invalid value: {ttl}: may not specify a duration less than "
+                          "10 minutes")
     spec["expirationSeconds"] = ttl
     spec.setdefault("audiences", ["https://kubernetes.default.svc.cluster.local"])
     value = call.ctx.mint_service_account_token(ns, name, sa["metadata"].get("uid", ""))

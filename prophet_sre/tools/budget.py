@@ -102,8 +102,8 @@ def enforce(result: ToolResult[object], budget: Budget, *, narrow: str = "narrow
     limit = max(0, budget.max_chars - 200)
     cut = result.text.rfind("\n", 0, limit)
     cut = cut if cut > 0 else limit
-    rest = result.text[cut:]
-    lost_lines = rest.count("\n") + (0 if rest.endswith("\n") else 1)
+    rest = result.text[cut:].lstrip("\n")
+    lost_lines = len(rest.splitlines())
     note = (f"{lost_lines} more lines (~{estimate_tokens(rest)} tokens) over the {budget.max_tokens}-token "
             f"budget; {narrow}")
     text = result.text[:cut] + f"\n[truncated: {note}]"

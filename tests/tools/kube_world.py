@@ -31,8 +31,17 @@ NS = "tools-world"
 class World:
     kubeconfig: Path
     namespace: str
-    pods: dict[str, str]
-    """Workload name -> the name of its (first) pod."""
+
+    def pod(self, app: str) -> str:
+        """The current pod of workload `app` (looked up each time: a drain elsewhere may replace it)."""
+        api = config.new_client_from_config(config_file=str(self.kubeconfig))
+        try:
+            items = client.CoreV1Api(api).list_namespaced_pod(self.namespace, label_selector=f"app={app}").items
+        finally:
+            api.close()
+        live = sorted(p.metadata.name for p in items if not p.metadata.deletion_timestamp)
+        assert live, f"no pod of {app}"
+        return str(live[0])
 
 
 def _deployment(name: str, image: str, replicas: int = 1, **container: Any) -> dict[str, Any]:
@@ -50,6 +59,22 @@ def wait_for(predicate: Callable[[], Any], what: str, timeout_s: float = 30.0) -
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def eventually(check: Callable[[], Any], timeout_s: float = 15.0) -> Any:
+    """Run `check` until it stops raising AssertionError (pods flap between states as kubelets retry:
+    ErrImagePull <-> ImagePullBackOff, CrashLoopBackOff <-> a brief Running), then return its value."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+PULL_REASONS = ("ImagePullBackOff", "ErrImagePull")
 
 
 def _waiting(core: client.CoreV1Api, app: str, reason: str, need_last: bool = False) -> str | None:
@@ -81,11 +106,8 @@ def _build(kubeconfig: Path) -> World:
     wait_for(lambda: (apps.read_namespaced_deployment("web", NS).status.ready_replicas or 0) == 2, "web ready")
     apps.patch_namespaced_deployment("web", NS, {"spec": {"template": {"spec": {"containers": [
         {"name": "main", "image": "nginx:1.28"}]}}}})
-    pods = {
-        "badimg": wait_for(lambda: _waiting(core, "badimg", "ImagePullBackOff"), "ImagePullBackOff"),
-        "crash": wait_for(lambda: _waiting(core, "crash", "CrashLoopBackOff", need_last=True), "CrashLoopBackOff"),
-        "stuck": "stuck",
-    }
+    wait_for(lambda: _waiting(core, "badimg", "ImagePullBackOff"), "ImagePullBackOff")
+    wait_for(lambda: _waiting(core, "crash", "CrashLoopBackOff", need_last=True), "CrashLoopBackOff")
 
     def rolled() -> bool:
         d = apps.read_namespaced_deployment("web", NS)
@@ -98,7 +120,7 @@ def _build(kubeconfig: Path) -> World:
     wait_for(lambda: any(c.reason == "Unschedulable" for c in core.read_namespaced_pod("stuck", NS).status.conditions
                          or []), "stuck Unschedulable")
     api.close()
-    return World(kubeconfig=kubeconfig, namespace=NS, pods=pods)
+    return World(kubeconfig=kubeconfig, namespace=NS)
 
 
 def world(sim_kubeconfig: Path) -> World:

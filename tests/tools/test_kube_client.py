@@ -23,7 +23,14 @@ from kube_world import world
 
 from prophet_sre.config import KubeSettings
 from prophet_sre.errors import Conflict, Forbidden, NotFound, ToolError, ToolUnavailable
-from prophet_sre.tools.kube import FunctionTransport, KubeClient, KubeClients, Op, RawResponse, retry_on_conflict
+from prophet_sre.tools.kube import (
+    FunctionTransport,
+    KubeClient,
+    KubeClients,
+    Op,
+    RawResponse,
+    retry_on_conflict,
+)
 from prophet_sre.tools.kube.kinds import BUILTIN
 from prophet_sre.tools.kube.transport import TransportError
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kube_world import World, world
+from kube_world import PULL_REASONS, World, eventually, world
 
 from prophet_sre.config import ToolSettings
 from prophet_sre.tools.budget import Budget
@@ -59,15 +59,19 @@ def replay(reads: KubeReads, omitted: str) -> Any:
 
 
 def test_cluster_summary_names_what_is_broken(reads: KubeReads, w: World) -> None:
-    r = reads.cluster_summary()
+    def summarized() -> Any:
+        r = reads.cluster_summary()
+        line = next(x for x in r.text.splitlines() if x.strip().startswith(f"{NS}:"))
+        for reason in ("CrashLoopBackOff", "Unschedulable"):
+            assert reason in line
+        assert any(f"{NS}/deployment/badimg: 1 pods ({reason} 1)" in r.text for reason in PULL_REASONS)
+        return r
+
+    r = eventually(summarized)
     assert r.status == ToolStatus.OK and isinstance(r.data, ClusterSummary)
     assert r.tokens <= 2000 and not r.truncated
-    line = next(x for x in r.text.splitlines() if x.strip().startswith(f"{NS}:"))
-    for reason in ("ImagePullBackOff", "CrashLoopBackOff", "Unschedulable"):
-        assert reason in line
-    assert f"{NS}/deployment/badimg: 1 pods (ImagePullBackOff 1)" in r.text
     assert f"{NS}/pod/stuck" in r.text and "ProvisioningFailed" in r.text
-    assert re.search(r"Nodes: 3/3 Ready", r.text)
+    assert re.search(r"Nodes: \d/3 Ready", r.text)
     ns = next(n for n in r.data.unhealthy_namespaces if n.namespace == NS)
     assert ns.unhealthy == 3 and ns.reasons["CrashLoopBackOff"] == 1
 
@@ -79,7 +83,7 @@ def test_cluster_summary_shortens_to_a_small_budget_and_says_how(client: KubeCli
 
 def test_list_pages_and_the_omitted_call_returns_the_rest(reads: KubeReads) -> None:
     full = reads.list("po", NS)
-    assert full.ok and {"ImagePullBackOff", "CrashLoopBackOff", "Pending"} <= set(full.text.split())
+    assert full.ok and "Pending" in full.text.split() and any(r in full.text for r in PULL_REASONS)
     names = [row[0] for row in full.data.rows]
     page = reads.list("pods", namespace=NS, limit=2)
     assert page.truncated and page.omitted.startswith(f"{len(names) - 2} more pods; call list(")
@@ -110,10 +114,14 @@ def test_list_columns_all_namespaces_and_errors(reads: KubeReads) -> None:
 
 
 def test_describe_pod_shows_container_state_owner_chain_and_events(reads: KubeReads, w: World) -> None:
-    r = reads.describe(f"{NS}/pod/{w.pods['crash']}")
+    def described() -> Any:
+        r = reads.describe(f"{NS}/pod/{w.pod('crash')}")
+        assert "waiting CrashLoopBackOff: back-off" in r.text and "last terminated Error exit=1" in r.text
+        return r
+
+    r = eventually(described)
     assert r.ok and r.tokens <= 2000
     assert re.search(r"owned by ReplicaSet/crash-\w+ -> Deployment/crash", r.text)
-    assert "waiting CrashLoopBackOff: back-off" in r.text and "last terminated Error exit=1" in r.text
     assert "BackOff" in r.text and r.data.owners[-1].name == "crash"
     stuck = reads.describe("pod/stuck", namespace=NS)
     assert "nodeSelector: disk=ssd" in stuck.text and "PodScheduled=False (Unschedulable: 0/3 nodes" in stuck.text
@@ -148,7 +156,7 @@ def test_events_are_deduplicated_newest_first_and_filterable(client: KubeClient,
 
 
 def test_logs_previous_grep_and_skip(client: KubeClient, reads: KubeReads, w: World) -> None:
-    pod = f"{NS}/{w.pods['crash']}"
+    pod = f"{NS}/{w.pod('crash')}"
     r = reads.logs(pod, previous=True)
     assert r.ok and r.data.lines[-1] == "error: boom" and r.data.container == "main"
     g = reads.logs(pod, grep="BOOM", previous=True)
@@ -157,7 +165,7 @@ def test_logs_previous_grep_and_skip(client: KubeClient, reads: KubeReads, w: Wo
     assert s.data.lines == ["starting"]
     none = reads.logs(pod, grep="no-such-line", previous=True)
     assert none.status == ToolStatus.NO_DATA
-    waiting = reads.logs(f"{NS}/{w.pods['badimg']}")
+    waiting = reads.logs(f"{NS}/{w.pod('badimg')}")
     assert waiting.status == ToolStatus.ERROR and "waiting to start" in waiting.error
 
 
@@ -194,7 +202,7 @@ def test_resource_usage_sums_requests_and_names_missing_ones(client: KubeClient,
 def test_every_read_respects_the_budget(client: KubeClient, w: World) -> None:
     small = tiny(client)
     for r in (small.cluster_summary(), small.list("events"), small.describe(f"{NS}/pod/stuck"),
-              small.events(), small.logs(f"{NS}/{w.pods['crash']}", previous=True),
+              small.events(), small.logs(f"{NS}/{w.pod('crash')}", previous=True),
               small.rollout_history(f"{NS}/web"), small.resource_usage(NS)):
         assert r.tokens <= 200, (r.invocation, r.tokens)
         assert r.truncated == bool(r.omitted), r.invocation

@@ -3,6 +3,7 @@
 Per sampled outcome:
 - served HTTP request: SYN (egress, at the client's node), SYN-ACK (reply), L7 REQUEST and RESPONSE
   (at the server's node: the L7 proxy sits on ingress, so `reporter="server"`) with code and latency;
+- served TCP request (a database connection): SYN, SYN-ACK, then the query and its answer (ACK-PSH);
 - refused (stale endpoint, nothing listening): SYN, then RST-ACK as the reply;
 - dropped: one DROPPED SYN (or UDP datagram) with the drop reason, observed where it was dropped -
   egress policy and missing service backends at the client's node, ingress policy at the server's;
@@ -80,6 +81,18 @@ class FlowWriter:
                   is_reply=True, traffic_direction="INGRESS", source_service=service, node_name=dst_node,
                   l7=FlowL7(type="RESPONSE", http_method=method, http_url=url, http_code=code,
                             latency_ns=int(latency_s * 1e9)))
+
+    def tcp(self, src: FlowEndpoint, dst: FlowEndpoint, port: int, *, service: Service) -> None:
+        """A request over plain TCP (no L7 visibility): handshake, then one segment each way."""
+        t, sport = self._t(), self._ephemeral()
+        node = src.node_name or dst.node_name
+        for i, (a, b, flags, reply) in enumerate(((src, dst, ("SYN",), False), (dst, src, ("SYN", "ACK"), True),
+                                                  (src, dst, ("ACK", "PSH"), False), (dst, src, ("ACK", "PSH"), True))):
+            ports = {"source_port": port, "destination_port": sport} if reply else \
+                {"source_port": sport, "destination_port": port}
+            svc = {"source_service": service} if reply else {"destination_service": service}
+            self._add(t + i * 0.00005, a, b, protocol="TCP", tcp_flags=flags, is_reply=reply, node_name=node,
+                      **ports, **svc)
 
     def refused(self, src: FlowEndpoint, dst: FlowEndpoint, port: int, *, service: Service) -> None:
         t, sport = self._t(), self._ephemeral()

@@ -5,7 +5,9 @@ when it restarted) and reports the first line matching `error|exception|fail` (c
 verbatim - `previous container logs: ` in front for the previous one - or `Error <err> from Pod <pod>`
 when the log cannot be read. Findings are about the Pod (`Result.kind` Pod, named `ns/pod/container` in
 K8sGPT's output). Logs are fetched concurrently; it is one request per container, which is why the
-analyzer is opt-in, as in K8sGPT.
+analyzer is opt-in, as in K8sGPT. One deliberate difference: a container that has never run (waiting
+for its image, say) has no log, and K8sGPT reports the failed read; we skip it - the Pod analyzer
+already says why it is waiting.
 """
 
 from __future__ import annotations
@@ -45,11 +47,12 @@ def _check(snap: Snapshot, pod: Obj, container: str, restarted: bool) -> Finding
 def log(snap: Snapshot) -> list[Finding]:
     work: list[tuple[Obj, str, bool]] = []
     for pod in snap.objects("pods"):
-        restarts = {o.text(cs.get("name")): o.num(cs.get("restartCount")) for cs in o.container_statuses(pod)}
-        for c in o.pod_containers(pod):
-            name = o.text(c.get("name"))
-            if name in restarts:  # a container that never started has no log to read
-                work.append((pod, name, restarts[name] > 0))
+        for cs in o.container_statuses(pod):
+            name, restarts = o.text(cs.get("name")), o.num(cs.get("restartCount"))
+            never_ran = isinstance(o.dig(cs, "state", "waiting"), dict) and not restarts and \
+                not isinstance(o.dig(cs, "lastState", "terminated"), dict)
+            if name and not never_ran:
+                work.append((pod, name, restarts > 0))
     workers = max(1, int(getattr(snap, "concurrency", 8)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(lambda w: _check(snap, *w), work))

@@ -80,7 +80,8 @@ def test_metrics_agree_with_the_traffic_model_and_only_grow(shop: Any) -> None:
     assert value(second, "hubble_flows_processed_total", type="L7", subtype="HTTP") == \
         2 * sum(shop.model.counters.http_requests.values())
     assert value(second, "coredns_dns_requests_total") == value(second, "coredns_dns_responses_total") > 0
-    assert value(second, "db_pool_connections_max", service="db") == 20  # 2 backend pods x default 10
+    # the backend's client pools to the db: 2 backend pods x the default 10 connections
+    assert value(second, "db_pool_connections_max", service="backend", pool="db") == 20
     assert value(second, "prophet_sim_elapsed_seconds") > 0
 
 

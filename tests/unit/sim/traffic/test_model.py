@@ -61,9 +61,11 @@ def test_flow_sampling_is_bounded_but_counters_are_exact(shop_factory: Any) -> N
 
 
 def test_saturated_pods_queue_then_shed(shop_factory: Any) -> None:
-    """Two backend pods of 0.1 CPU serve ~200 rps each: at 600 rps latency climbs and the excess fails."""
+    """Two backend pods limited to 0.2 CPU serve ~200 rps each: at 600 rps latency climbs and the excess fails."""
     s = shop_factory(edges=[{"from": "shop/frontend", "to": "shop/backend", "rps": 600}], max_flows_per_s=200,
                      replicas=(4, 2, 1))
+    s.h.patch("Deployment", "shop", "backend", lambda d: d["spec"]["template"]["spec"]["containers"][0]["resources"]
+              .__setitem__("limits", {"cpu": "200m"}))
     s.run(30)
     assert s.stats("shop/backend").latency_s > 1.0 and s.requests("backend", "503") > 0
     s.scale("backend", 4)
@@ -306,3 +308,26 @@ def test_behaviour_hooks_load_access_logs_and_image_pools(shop: Any) -> None:
     shop.scale("backend", 0)
     shop.run(5)
     assert all(fake.loads[("shop", b)] == 0 for b in backends)
+
+
+def test_database_ports_are_plain_tcp(shop: Any) -> None:
+    """A Postgres port carries no HTTP: L3/L4 flows only, no `http_requests_total` for it, and the behaviour
+    model's `serving()` (HTTP only, None elsewhere) does not turn it into refused connections."""
+    h = shop.h
+    pg = h.deployment("pg", "shop", replicas=1)
+    pg["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"name": "postgres", "containerPort": 5432,
+                                                                 "protocol": "TCP"}]
+    h.create(pg)
+    h.create(h.service("pg", "shop", port=5432, target="postgres"))
+    h.settle(lambda: any(h.running_ready(p) for p in h.list("Pod", "shop", labels={"app": "pg"})), max_s=30)
+    h.ctx.extras["serving"] = lambda pod, port, path: 200 if port == 80 else None
+    shop.model.load([{"from": "shop/backend", "to": "shop/pg", "rps": 30}, *[
+        {"from": e.source.key, "to": e.target.key, "rps": e.rps} for e in shop.model.edges]])
+    mark = shop.flowlog.seen_flows
+    shop.run(5)
+    assert shop.requests("pg") == 0 and shop.stats("shop/backend").error_share == 0
+    to_pg = [f for f in shop.flows_since(mark) if f.destination.workload_name == "pg" or f.source.workload_name == "pg"]
+    assert to_pg and all(f.l7 is None for f in to_pg)
+    assert {f.tcp_flags for f in to_pg} == {("SYN",), ("SYN", "ACK"), ("ACK", "PSH")}
+    pools = {k[3] for k in shop.model.counters.pools}
+    assert "pg" in pools  # a database port gets the caller's connection pool

@@ -1,0 +1,1 @@
+"""Generated k8sgpt stubs (scripts/gen_protos)."""
