@@ -13,7 +13,7 @@ the same run:
   - the ratio analysis / kubectl (target <= 1.0);
   - `cluster_summary()`'s estimated tokens (characters / 4; target <= 2,000).
 
-Usage: .venv/bin/python benchmarks/analyze.py [--deployments 2000] [--pods-per 5] [--nodes 100]
+Usage: .venv/bin/python benchmarks/analyze.py [--deployments 2000] [--pods-per 5] [--nodes 100] [--show-summary]
 """
 
 from __future__ import annotations
@@ -30,12 +30,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from prophet_sre.sim.clock import rfc3339  # noqa: E402
 from prophet_sre.sim.cluster import ClusterOptions, SimCluster  # noqa: E402
 from prophet_sre.tools.analyzers import Analysis  # noqa: E402
 from prophet_sre.tools.kube import KubeClient, KubeReads  # noqa: E402
 
 NAMESPACES = 20
 TS = "2026-01-01T00:00:00Z"
+"""Start times of containers; events get the cluster's current time so they count as recent."""
 
 
 def _rt(cluster: SimCluster, group: str, version: str, plural: str) -> Any:
@@ -80,11 +82,11 @@ def _pod(name: str, ns: str, labels: dict[str, str], owner: dict[str, Any] | Non
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status}
 
 
-def _event(ns: str, kind: str, name: str, reason: str, message: str, i: int) -> dict[str, Any]:
+def _event(ns: str, kind: str, name: str, reason: str, message: str, i: int, now: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Event", "metadata": {"name": f"{name}.{i:x}", "namespace": ns},
             "involvedObject": {"kind": kind, "namespace": ns, "name": name, "apiVersion": "v1"},
-            "reason": reason, "message": message, "type": "Warning", "count": 3, "firstTimestamp": TS,
-            "lastTimestamp": TS, "source": {"component": "kubelet"}, "reportingComponent": "kubelet"}
+            "reason": reason, "message": message, "type": "Warning", "count": 3, "firstTimestamp": now,
+            "lastTimestamp": now, "source": {"component": "kubelet"}, "reportingComponent": "kubelet"}
 
 
 def populate(cluster: SimCluster, deployments: int, pods_per: int, nodes: int) -> Counter[str]:
@@ -131,7 +133,7 @@ def populate(cluster: SimCluster, deployments: int, pods_per: int, nodes: int) -
                 reason, msg = ("BackOff", "Back-off restarting failed container app") if fault == "crash" else (
                     "Failed", "Error: ImagePullBackOff")
                 ev += 1
-                store.create(rts["events"], _event(ns, "Pod", pod, reason, msg, ev))
+                store.create(rts["events"], _event(ns, "Pod", pod, reason, msg, ev, rfc3339(cluster.clock.now())))
         if i % 10 == 0:
             store.create(rts["services"], {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
                                            "spec": {"selector": labels, "ports": [{"port": 80}]}})
@@ -150,7 +152,8 @@ def populate(cluster: SimCluster, deployments: int, pods_per: int, nodes: int) -
                      "resources": {"requests": {"storage": "1Gi"}}}, "status": {"phase": "Pending"}})
         ev += 1
         store.create(rts["events"], _event(ns, "PersistentVolumeClaim", f"data-{k}", "ProvisioningFailed",
-                                           'storageclass.storage.k8s.io "fast" not found', ev))
+                                           'storageclass.storage.k8s.io "fast" not found', ev,
+                                           rfc3339(cluster.clock.now())))
         broken["unschedulable"] += 1
         broken["service_selector"] += 1
         broken["pvc"] += 1
@@ -172,6 +175,7 @@ def main() -> None:
     ap.add_argument("--pods-per", type=int, default=5)
     ap.add_argument("--nodes", type=int, default=100)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--show-summary", action="store_true", help="also print cluster_summary()'s text")
     args = ap.parse_args()
 
     cluster = SimCluster(ClusterOptions(speed=1.0, workers=args.nodes, controllers=False))
@@ -205,6 +209,8 @@ def main() -> None:
     print(f"ratio analyze / kubectl:                                 {t_analyze / t_kubectl:6.2f}  (target <= 1.0)")
     print(f"cluster_summary(): {summary.tokens} tokens (target <= 2000; ratio {summary.tokens / 2000:.2f}); "
           f"truncated={summary.truncated}")
+    if args.show_summary:
+        print(summary.text)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,22 @@ class ToolSettings(BaseModel):  # [tools] bounded tool output (prophet_sre/tools
     """Window of the cluster summary's recent warning events, in seconds: the last hour is what is on fire."""
 
 
+class K8sGPTSettings(BaseModel):  # [k8sgpt] prophet_sre/tools/k8sgpt
+    """Where K8sGPT's findings come from: a `k8sgpt serve` gRPC server, else the operator's `Result` objects."""
+
+    address: str | None = None
+    """`host:port` of `k8sgpt serve` (its default port is 8080; `tls://host:port` for TLS). None: do not
+    call a server; read `Result` objects if the operator's CRD exists, else fall back to our analyzers."""
+    timeout_s: float = Field(default=60.0, gt=0)
+    """Deadline of one Analyze call, in seconds. A full-cluster analysis on a large cluster takes tens of
+    seconds (k8sgpt lists every kind and fetches events per pod), so this is longer than a kube read."""
+    connect_timeout_s: float = Field(default=2.0, gt=0)
+    """How long to wait for the server's channel to connect, in seconds: a down server must be reported
+    quickly so the analyze tool falls back to our analyzers without the user noticing."""
+    results_namespace: str | None = None
+    """Namespace of the operator's `Result` objects (that of the `K8sGPT` resource); None: all namespaces."""
+
+
 class Settings(BaseSettings):
     """Root settings; every field has a default so `Settings()` works on a fresh machine."""
 
@@ -78,6 +94,7 @@ class Settings(BaseSettings):
     sim: SimSettings = SimSettings()
     kube: KubeSettings = KubeSettings()
     tools: ToolSettings = ToolSettings()  # [tools]
+    k8sgpt: K8sGPTSettings = K8sGPTSettings()  # [k8sgpt]
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],

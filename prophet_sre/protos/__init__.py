@@ -1,4 +1,5 @@
-"""Protocol buffers Prophet speaks: Hubble's `flow`, `observer` and `relay` packages, gRPC health.
+"""Protocol buffers Prophet speaks: Hubble's `flow`, `observer` and `relay` packages, gRPC health, and
+K8sGPT's `schema.v1` (`k8sgpt`: the `k8sgpt serve` analyzer and config services).
 
 The `.proto` files here are written for Prophet from the published Cilium 1.19 field names and
 numbers (they are not copies of Cilium's files), so a real `hubble` CLI can connect to the simulated

@@ -57,6 +57,8 @@ class Section:
     keep: int = 1
     more: str = ""
     """How to see what a shortened section lost, e.g. "events(ref='shop/pod/web-1')"."""
+    cap: int | None = None
+    """Show at most this many lines even when the budget would allow more (an overview stays short)."""
     shown: int = -1
 
     def rendered(self) -> list[str]:
@@ -74,7 +76,7 @@ def fit_sections(sections: Sequence[Section], budget: Budget) -> tuple[str, list
     Returns the text and one note per shortened section (for `ToolResult.omitted`).
     """
     for s in sections:
-        s.shown = len(s.lines)
+        s.shown = len(s.lines) if s.cap is None else min(len(s.lines), max(s.cap, s.keep))
     while True:
         text = "\n".join(line for s in sections for line in s.rendered())
         if budget.fits(text):

@@ -1,85 +1,22 @@
-"""Reader and writer of the `hubble observe -o jsonpb` line format (also Hubble's export files).
+"""The `hubble observe -o jsonpb` line format, re-exported from `prophet_sre.tools.hubble_jsonpb`.
 
-One JSON object per line and per GetFlowsResponse: `{"flow":{...},"node_name":"...","time":"..."}`,
-protojson with proto field names (`IP`, `Type`, `drop_reason_desc`, `l4.TCP.flags.SYN`), enums as
-names, uint64 as strings, RFC 3339 timestamps with nanoseconds, zero fields omitted. The legacy
-`-o json` format is the bare Flow object without the wrapper; `iter_responses` accepts both.
-
-This module depends only on the generated stubs, not on the simulator, so the tool layer can read a
-real cluster's output with it. Unknown fields (a newer Cilium) are ignored on read; enum values newer
-than our .proto arrive as numbers and are kept.
+The reader/writer moved to the tool layer so the Hubble tool (reading a real cluster's output) and the
+simulator (serving and writing it) share one implementation; this module keeps the simulator's name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import IO, Any
+from prophet_sre.tools.hubble_jsonpb import (
+    dumps_flow,
+    dumps_response,
+    iter_flows,
+    iter_responses,
+    loads_response,
+    read_flows,
+    response_from_dict,
+    to_dict,
+    write_responses,
+)
 
-import orjson
-from google.protobuf import json_format
-
-from prophet_sre.protos.flow import flow_pb2
-from prophet_sre.protos.observer import observer_pb2
-
-_EVENT_KEYS = frozenset(("flow", "node_status", "lost_events"))
-_OTHER_EVENTS = frozenset(("agent_event", "debug_event"))
-
-
-def to_dict(msg: Any) -> dict[str, Any]:
-    """protojson of any message as a dict, with Hubble's options (proto names, zero values omitted)."""
-    return json_format.MessageToDict(msg, preserving_proto_field_name=True)
-
-
-def dumps_response(resp: observer_pb2.GetFlowsResponse) -> str:
-    """One `-o jsonpb` line (without the newline)."""
-    return orjson.dumps(to_dict(resp)).decode()
-
-
-def dumps_flow(flow: flow_pb2.Flow) -> str:
-    """One legacy `-o json` line: the flow alone."""
-    return orjson.dumps(to_dict(flow)).decode()
-
-
-def write_responses(responses: Iterable[observer_pb2.GetFlowsResponse], fp: IO[str]) -> int:
-    """Write responses as jsonpb lines; returns how many were written."""
-    n = 0
-    for resp in responses:
-        fp.write(dumps_response(resp))
-        fp.write("\n")
-        n += 1
-    return n
-
-
-def loads_response(line: str | bytes) -> observer_pb2.GetFlowsResponse:
-    """Parse one jsonpb line (or one legacy bare-flow line) into a GetFlowsResponse."""
-    data = orjson.loads(line)
-    if not isinstance(data, dict):
-        raise ValueError("a jsonpb line must be a JSON object")
-    return response_from_dict(data)
-
-
-def response_from_dict(data: dict[str, Any]) -> observer_pb2.GetFlowsResponse:
-    if not (data.keys() & _EVENT_KEYS) and not (data.keys() & _OTHER_EVENTS):
-        data = {"flow": data, "node_name": data.get("node_name", ""), "time": data.get("time")}
-        if data["time"] is None:
-            del data["time"]
-    resp = observer_pb2.GetFlowsResponse()
-    json_format.ParseDict(data, resp, ignore_unknown_fields=True)
-    return resp
-
-
-def iter_responses(lines: Iterable[str | bytes]) -> Iterator[observer_pb2.GetFlowsResponse]:
-    """GetFlowsResponses from jsonpb lines; blank lines and agent/debug events are skipped."""
-    for line in lines:
-        if not line.strip():
-            continue
-        data = orjson.loads(line)
-        if isinstance(data, dict) and not (data.keys() & _OTHER_EVENTS):
-            yield response_from_dict(data)
-
-
-def iter_flows(lines: Iterable[str | bytes]) -> Iterator[flow_pb2.Flow]:
-    """Only the flows of a jsonpb stream (node status and lost-event lines are skipped)."""
-    for resp in iter_responses(lines):
-        if resp.HasField("flow"):
-            yield resp.flow
+__all__ = ["dumps_flow", "dumps_response", "iter_flows", "iter_responses", "loads_response", "read_flows",
+           "response_from_dict", "to_dict", "write_responses"]

@@ -12,6 +12,7 @@ Nothing in here is a tool: the tools (`summary.py`, `listing.py`, ...) build on 
 
 from __future__ import annotations
 
+import builtins
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -214,11 +215,11 @@ class KubeClient:
                 return
 
     def list(self, kind: KindLike, namespace: str | None = None, *, label_selector: str = "",
-             field_selector: str = "") -> list[dict[str, Any]]:
+             field_selector: str = "") -> builtins.list[dict[str, Any]]:
         """Every object of `kind` (all namespaces when `namespace` is None), fetched page by page; a list
         whose continue token expires half-way (the server compacted its history) is restarted once."""
         for attempt in range(2):
-            out: list[dict[str, Any]] = []
+            out: builtins.list[dict[str, Any]] = []
             try:
                 for page in self.pages(kind, namespace, label_selector=label_selector,
                                        field_selector=field_selector):

@@ -24,6 +24,9 @@ from prophet_sre.tools.kube.client import KubeClient
 PRESSURE = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
 MAX_DATA_ROWS = 100
 """Rows kept in `data` per list (namespaces, workloads): data is bounded too, just less tightly."""
+MAX_TEXT_ROWS = 15
+"""Rows per section of the text even when the budget has room: the summary is an overview, and the
+footer of each section names the call that lists the rest."""
 
 
 class NodeHealth(BaseModel):
@@ -147,14 +150,14 @@ def render(s: ClusterSummary, all_ns: list[NamespaceHealth], all_wl: list[Worklo
     if healthy_ns:
         ns_lines.append(f"  ({healthy_ns} other namespaces: all pods healthy)")
     namespaces = bud.Section("Unhealthy pods by namespace:", ns_lines if all_ns else ["  none"], keep=3,
-                             more="list(kind='pods', namespace=NS) for one namespace")
+                             cap=MAX_TEXT_ROWS, more="cluster_summary(namespace=NS) for one namespace")
     workloads = bud.Section("Top failing workloads:", [
         f"  {w.namespace}/{w.kind.lower()}/{w.name}: {w.unhealthy} pods ({_counts(w.reasons, 2)})" for w in all_wl
-    ] or ["  none"], keep=3, more="analyze() for every failing object with its reason")
+    ] or ["  none"], keep=3, cap=MAX_TEXT_ROWS, more="analyze() for every failing object with its reason")
     window = f"{int(s.window_s // 60)}m" if s.window_s < 7200 else f"{int(s.window_s // 3600)}h"
     ev_lines = [f"  {k}: {v}" for k, v in s.warning_reasons.items()] or ["  none"]
     events = bud.Section(f"Warning events, last {window} (reason: occurrences):", ev_lines, keep=3,
-                         more=f"events(types=['Warning'], since='{window}')")
+                         cap=MAX_TEXT_ROWS, more=f"events(types=['Warning'], since='{window}')")
     return [head, namespaces, workloads, events]
 
 
