@@ -215,6 +215,9 @@ class QuarantineAction(_ActionBase):
     type: Literal["quarantine"] = "quarantine"
     mode: Literal["auto", "cilium", "networkpolicy"] = "auto"
     label: str = "prophet.io/quarantine"
+    release: bool = False
+    """[actions] True: undo a quarantine (remove the label; the policy goes once no pod carries it). This is
+    the inverse of a quarantine, which no other variant can express (it deletes the policy)."""
 
 
 class AdjustHPAAction(_ActionBase):

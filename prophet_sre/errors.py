@@ -7,6 +7,8 @@
     │   ├── NotFound           the object or endpoint does not exist (HTTP 404)
     │   ├── Forbidden          the identity lacks a permission (HTTP 403); names the permission
     │   ├── Conflict           optimistic-lock conflict (HTTP 409): re-read and retry
+    │   ├── InvalidQuery       the backend rejected the query itself (bad PromQL, a bad flow filter):
+    │   │                      permanent, fix the query; also an InvalidInput
     │   └── ToolUnavailable    temporary: 5xx, timeouts, dropped connections; carries `retry_after_s`
     └── SimError               the simulated cluster could not start or was misused
 
@@ -56,6 +58,12 @@ class Conflict(ToolError):
     """The object changed under us (stale resourceVersion): re-read and retry."""
 
 
+class InvalidQuery(ToolError, InvalidInput):
+    """A query language expression or filter the backend rejected (Prometheus `bad_data`, gRPC
+    INVALID_ARGUMENT). Permanent: the message is the backend's own, so a model can correct the query.
+    It is both a `ToolError` (tools turn it into an error envelope) and an `InvalidInput` (user data)."""
+
+
 class ToolUnavailable(ToolError):
     """A dependency is down or slow; worth retrying after `retry_after_s`."""
 
@@ -73,6 +81,7 @@ __all__ = [
     "ConfigError",
     "Forbidden",
     "InvalidInput",
+    "InvalidQuery",
     "NotFound",
     "ProphetError",
     "SimError",

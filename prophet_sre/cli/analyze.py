@@ -5,22 +5,25 @@
 Text output is a table grouped by object (kind, name, parent, and K8sGPT's `- Error: ...` lines); JSON
 is K8sGPT's `analyze -o json` document (`provider`, `errors`, `status`, `problems`, `results`) plus our
 `findings` and `sources`. Exit codes: 0 when the analysis ran (whether or not it found problems), 1 when
-no source could run at all (the cluster unreachable, no kubeconfig) - the reason is printed either way.
+no source could run at all (the cluster unreachable, no kubeconfig) - the reason is printed either way -
+and 2 for invalid arguments.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import orjson
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from prophet_sre.cli.common import console, err_console, fail, output_option, settings
-from prophet_sre.tools import analyze as analyze_mod
-from prophet_sre.tools.analyzers import CORE, OPTIONAL
-from prophet_sre.tools.kube.client import KubeClient
+
+if TYPE_CHECKING:
+    from prophet_sre.tools.analyze import AnalyzeReport
+
+INVALID = 2
+"""Exit code for arguments that do not validate (nothing was read)."""
 
 
 def _filters(values: list[str] | None) -> tuple[str, ...]:
@@ -28,8 +31,12 @@ def _filters(values: list[str] | None) -> tuple[str, ...]:
     return tuple(f.strip() for v in values or [] for f in v.split(",") if f.strip())
 
 
-def _render_text(report: analyze_mod.AnalyzeReport) -> None:
-    doc = analyze_mod.to_json(report)
+def _render_text(report: AnalyzeReport) -> None:
+    from rich.table import Table
+
+    from prophet_sre.tools.analyze import to_json
+
+    doc = to_json(report)
     results = doc["results"]
     if not results:
         console.print("[green]No problems detected[/]" + ("" if report.usable else " (no source could run)"))
@@ -57,6 +64,15 @@ def analyze(
     list_filters: bool = typer.Option(False, "--list-filters", help="List the analyzers and exit."),
 ) -> None:
     """Find broken objects with K8sGPT-compatible analyzers and print them in K8sGPT's words."""
+    # the tool layer (and the kubernetes client under it) loads only for this command: `prophet` stays quick
+    import orjson
+
+    from prophet_sre.tools import analyze as analyze_mod
+    from prophet_sre.tools.analyzers import CORE, OPTIONAL
+    from prophet_sre.tools.kube.client import KubeClient
+
+    if output not in ("text", "json"):
+        fail(f"--output must be text or json, not {escape(output)}", INVALID)
     if list_filters:
         if output == "json":
             console.print_json(data={"core": list(CORE), "optional": list(OPTIONAL)})
@@ -77,7 +93,7 @@ def analyze(
     else:
         _render_text(report)
     if not report.usable:
-        fail("no finding source could run: " + "; ".join(report.notes))
+        fail(escape("no finding source could run: " + "; ".join(report.notes)))
 
 
 __all__ = ["analyze"]

@@ -42,8 +42,8 @@ class ToolStatus(StrEnum):
 
 
 _ERROR_TYPES: dict[str, type[errors.ToolError]] = {
-    cls.__name__: cls for cls in (errors.NotFound, errors.Forbidden, errors.Conflict, errors.ToolUnavailable,
-                                  errors.ToolError)
+    cls.__name__: cls for cls in (errors.NotFound, errors.Forbidden, errors.Conflict, errors.InvalidQuery,
+                                  errors.ToolUnavailable, errors.ToolError)
 }
 
 
@@ -61,7 +61,8 @@ class ToolResult(BaseModel, Generic[DataT]):
     text: str = ""
     error: str = ""
     error_type: str = ""
-    """Class name from `prophet_sre.errors` (NotFound, Forbidden, Conflict, ToolUnavailable) when status=error."""
+    """Class name from `prophet_sre.errors` (NotFound, Forbidden, Conflict, InvalidQuery, ToolUnavailable)
+    when status=error."""
     truncated: bool = False
     omitted: str = ""
     """What was left out and exactly how to get it, e.g. "42 more pods; call list(kind='pods', offset=50)"."""

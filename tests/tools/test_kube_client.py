@@ -22,7 +22,7 @@ import yaml
 from kube_world import world
 
 from prophet_sre.config import KubeSettings
-from prophet_sre.errors import Conflict, Forbidden, NotFound, ToolError, ToolUnavailable
+from prophet_sre.errors import Conflict, Forbidden, InvalidQuery, NotFound, ToolError, ToolUnavailable
 from prophet_sre.tools.kube import (
     FunctionTransport,
     KubeClient,
@@ -92,8 +92,11 @@ def test_404_409_and_other_4xx() -> None:
                                        "been modified", "Conflict"))
     with pytest.raises(Conflict, match="the object has been modified"):
         c.get("deploy", "web", "shop")
-    c, sleeps = fake(lambda *a: status(422, "invalid"))
-    with pytest.raises(ToolError, match=r"rejected .*\(422\): invalid") as e:
+    c, sleeps = fake(lambda *a: status(400, 'unable to parse requirement: found "=", expected: identifier'))
+    with pytest.raises(InvalidQuery, match=r"rejected list pods in namespace shop \(400\): unable to parse"):
+        c.list("pods", "shop", label_selector="=oops")
+    c, sleeps = fake(lambda *a: status(418, "teapot"))
+    with pytest.raises(ToolError, match=r"rejected .*\(418\): teapot") as e:
         c.get("pods", "x", "shop")
     assert type(e.value) is ToolError and sleeps == []
 

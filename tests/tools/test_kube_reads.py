@@ -111,6 +111,8 @@ def test_list_columns_all_namespaces_and_errors(reads: KubeReads) -> None:
     assert reads.list("deployments.apps").data.columns[0] == "NAMESPACE"
     bad = reads.list("widgetz")
     assert bad.status == ToolStatus.ERROR and bad.error_type == "NotFound"
+    wrong = reads.list("pods", NS, selector="=oops")
+    assert wrong.error_type == "InvalidQuery" and "found '='" in wrong.error  # the server's words, to fix it
 
 
 def test_describe_pod_shows_container_state_owner_chain_and_events(reads: KubeReads, w: World) -> None:

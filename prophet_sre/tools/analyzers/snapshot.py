@@ -154,7 +154,7 @@ class ClusterSnapshot:
                 return self._reads[key]
         rk = kinds.BUILTIN[resource]
         try:
-            obj: Obj | None = self.client.get(rk, name, namespace or None)
+            obj: Obj | None = self.client.get(rk, name, namespace or None, metadata_only=resource == "secrets")
         except NotFound:
             obj = None
         if obj is not None and resource == "secrets":

@@ -34,6 +34,8 @@ from prophet_sre.protos.k8sgpt import k8sgpt_pb2_grpc as pb_grpc
 from prophet_sre.tools.k8sgpt import convert
 
 MAX_SERVER_MESSAGE = 256
+PROBE_METHOD = "/schema.v1.ServerAnalyzerService/ProphetConnectivityProbe"
+"""Deliberately not a real method: see `K8sGPTClient.ping`."""
 _TEMPORARY = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
                         grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED, grpc.StatusCode.CANCELLED})
 
@@ -82,6 +84,7 @@ class K8sGPTClient:
         self._channel = channel
         self._analyzer = pb_grpc.ServerAnalyzerServiceStub(channel)
         self._config = pb_grpc.ServerConfigServiceStub(channel)
+        self._probe = channel.unary_unary(PROBE_METHOD)
 
     @classmethod
     def from_settings(cls, settings: K8sGPTSettings, *, cluster: str = "") -> K8sGPTClient | None:
@@ -102,13 +105,23 @@ class K8sGPTClient:
 
     # -- calls ------------------------------------------------------------------------------------------
     def ping(self) -> None:
-        """Return when the channel is connected; ToolUnavailable after `connect_timeout_s` otherwise."""
+        """Return once the server answers at all; ToolUnavailable after `connect_timeout_s` otherwise.
+
+        The probe is a call to a method no server implements, sent with `wait_for_ready`: it waits for
+        the connection (bounded by the connect timeout) and is answered UNIMPLEMENTED by the server's
+        gRPC layer without running anything, unlike Analyze (a full analysis) or ListIntegrations
+        (which may look at the cluster). `grpc.channel_ready_future` would do the waiting too, but it
+        leaves a polling thread behind that fails when the channel is closed.
+        """
         try:
-            grpc.channel_ready_future(self._channel).result(timeout=self.connect_timeout_s)
-        except grpc.FutureTimeoutError as e:
-            raise ToolUnavailable(f"k8sgpt serve at {self.address} did not accept a connection within "
-                                  f"{self.connect_timeout_s:g}s; is it running (default port 8080)?",
-                                  retry_after_s=self.connect_timeout_s) from e
+            self._probe(b"", timeout=self.connect_timeout_s, wait_for_ready=True)
+        except grpc.RpcError as e:
+            code = e.code() if isinstance(e, grpc.Call) else grpc.StatusCode.UNKNOWN
+            if code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
+                raise ToolUnavailable(f"k8sgpt serve at {self.address} did not accept a connection within "
+                                      f"{self.connect_timeout_s:g}s; is it running (default port 8080)?",
+                                      retry_after_s=self.connect_timeout_s) from e
+            # any other answer (UNIMPLEMENTED, expected) came from a connected server
 
     def analysis(self, namespace: str = "", filters: Sequence[str] = (), label_selector: str = "",
                  explain: bool = False, *, anonymize: bool = False, nocache: bool = False, language: str = "",
@@ -133,15 +146,17 @@ class K8sGPTClient:
     def integrations(self) -> dict[str, Any]:
         """`ServerConfigService.ListIntegrations`: which integrations the server has on (only Trivy today)."""
         resp: pb.ListIntegrationsResponse = self._call(self._config.ListIntegrations, pb.ListIntegrationsRequest(),
-                                                       "ListIntegrations", timeout_s=self.connect_timeout_s * 2)
+                                                       "ListIntegrations")
         trivy = resp.trivy
         return {"trivy": {"enabled": trivy.enabled, "skip_install": trivy.skip_install,
                           "namespace": trivy.namespace}}
 
-    def _call(self, method: Any, request: Any, name: str, *, timeout_s: float | None = None) -> Any:
+    def _call(self, method: Any, request: Any, name: str) -> Any:
+        # Ping first: a refused port fails fast anyway, but a host that swallows packets would hold the
+        # call until its (long) analysis deadline; the ping bounds that by the connect timeout.
         self.ping()
         try:
-            return method(request, timeout=timeout_s or self.timeout_s)
+            return method(request, timeout=self.timeout_s)
         except grpc.RpcError as e:
             raise self._error(e, name) from e
 

@@ -31,6 +31,7 @@ from prophet_sre.tools.kube import kinds, objects
 from prophet_sre.tools.kube.transport import ApiClientTransport, Query, RawResponse, Transport, TransportError
 
 KindLike = str | kinds.ResourceKind
+METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
 
 
 @dataclass
@@ -130,8 +131,9 @@ class KubeClient:
         suffix = f" (gave up after {attempts} attempts)" if attempts > 1 else ""
         raise ToolUnavailable(f"{err}{suffix}", retry_after_s=self.settings.backoff_max_s) from err.__cause__
 
-    def get_json(self, path: str, *, op: kerr.Op, query: Query = ()) -> dict[str, Any]:
-        body = self.request("GET", path, op=op, query=query).body
+    def get_json(self, path: str, *, op: kerr.Op, query: Query = (),
+                 headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+        body = self.request("GET", path, op=op, query=query, headers=headers).body
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError as e:
@@ -184,11 +186,14 @@ class KubeClient:
             return None
 
     # -- reads ----------------------------------------------------------------------------------------
-    def get(self, kind: KindLike, name: str, namespace: str | None = None) -> dict[str, Any]:
+    def get(self, kind: KindLike, name: str, namespace: str | None = None, *,
+            metadata_only: bool = False) -> dict[str, Any]:
+        """One object. `metadata_only` asks for a PartialObjectMetadata (an existence check on a Secret
+        then never transfers its data); servers that cannot answer that send the full object."""
         rk = self.resolve(kind)
         ns = namespace if rk.namespaced else None
         op = kerr.Op("get", rk.resource, rk.group, ns or "", name)
-        return self.get_json(rk.path(ns, name), op=op)
+        return self.get_json(rk.path(ns, name), op=op, headers={"Accept": METADATA_ONLY} if metadata_only else None)
 
     def pages(self, kind: KindLike, namespace: str | None = None, *, label_selector: str = "",
               field_selector: str = "", page_size: int | None = None) -> Iterator[Page]:

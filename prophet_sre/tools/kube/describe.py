@@ -79,7 +79,7 @@ def _state(state: Any, now: datetime) -> str:
         msg = o.text(t.get("message"))
         return (f"terminated {o.text(t.get('reason')) or '?'} exit={o.num(t.get('exitCode'))} "
                 f"{o.age(o.parse_time(t.get('finishedAt')), now)} ago" + (f": {msg}" if msg else ""))
-    return "unknown"
+    return "no status yet"
 
 
 def pod_parts(pod: dict[str, Any], now: datetime) -> tuple[list[str], list[str]]:

@@ -6,7 +6,8 @@
     409 Conflict / AlreadyExists               ->  Conflict    (callers re-read and retry: retry_on_conflict)
     410 Gone (expired continue token)          ->  Conflict    (the list is restarted by the client)
     429, 5xx, timeouts, refused/reset sockets  ->  ToolUnavailable (retried with back-off first)
-    other 4xx (400, 422 ...)                   ->  ToolError
+    400 BadRequest, 422 Invalid                ->  InvalidQuery (a bad selector or parameter: fix the call)
+    other 4xx                                  ->  ToolError
 
 Why the request, not only the response, goes in: a 403 body says `User "x" cannot list ...` but the
 caller needs the permission to grant, which we know exactly because we built the request (`Op`).
@@ -24,7 +25,7 @@ from typing import TypeVar
 
 import orjson
 
-from prophet_sre.errors import Conflict, Forbidden, NotFound, ToolError, ToolUnavailable
+from prophet_sre.errors import Conflict, Forbidden, InvalidQuery, NotFound, ToolError, ToolUnavailable
 
 MAX_SERVER_MESSAGE = 256
 T = TypeVar("T")
@@ -87,6 +88,8 @@ def from_status(op: Op, status: int, body: bytes, retry_after_s: float | None = 
     if status == 429 or status >= 500:
         return ToolUnavailable(f"API server answered {status} to {op.describe()}"
                                + (f": {message}" if message else ""), retry_after_s=retry_after_s)
+    if status in (400, 422):  # a selector, parameter or body the server will never accept as it is
+        return InvalidQuery(f"API server rejected {op.describe()} ({status})" + (f": {message}" if message else ""))
     return ToolError(f"API server rejected {op.describe()} ({status})" + (f": {message}" if message else ""))
 
 

@@ -17,6 +17,9 @@ from typing import Any, Protocol
 
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from prophet_sre.errors import ConfigError
 
 Query = Sequence[tuple[str, str]]
 
@@ -56,8 +59,11 @@ class ApiClientTransport:
         hdrs = {"Accept": "application/json", **(headers or {})}
         if body is not None and "Content-Type" not in hdrs:
             hdrs["Content-Type"] = "application/json"
-        req = self.api_client.param_serialize(method, path, query_params=list(query), header_params=hdrs,
-                                              body=body, auth_settings=["BearerToken"])
+        try:  # auth settings run the kubeconfig's token refresh (exec plugins, service-account tokens)
+            req = self.api_client.param_serialize(method, path, query_params=list(query), header_params=hdrs,
+                                                  body=body, auth_settings=["BearerToken"])
+        except ConfigException as e:
+            raise ConfigError(f"kubeconfig credentials could not be obtained: {e}") from e
         try:
             resp = self.api_client.call_api(*req, _request_timeout=timeout_s)
             data = resp.read()
