@@ -17,7 +17,7 @@ whose flows carry another clock (a simulated cluster running faster than real ti
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -169,25 +169,39 @@ class HubbleTool:
             unavailable_nodes=r.num_unavailable_nodes.value if r.HasField("num_unavailable_nodes") else None,
             unavailable=tuple(r.unavailable_nodes), version=r.version)
 
+    def responses(self, spec: FlowFilterSpec | None = None, *, last: int | None = None, first: int | None = None,
+                  since: datetime | float | None = None,
+                  until: datetime | float | None = None) -> Iterator[observer_pb2.GetFlowsResponse]:
+        """The raw GetFlows stream (flows, node status and lost events), as `hubble observe` gets it."""
+        req = self.request(spec, last=last, first=first, since=since, until=until)
+        call = self._stub().GetFlows(req, timeout=self.stream_timeout_s)
+        try:
+            yield from call
+        except grpc.RpcError as e:
+            raise _translate(e, self.address, "GetFlows") from e
+        finally:
+            call.cancel()
+
     def flows(self, spec: FlowFilterSpec | None = None, *, last: int | None = None, first: int | None = None,
               since: datetime | float | None = None, until: datetime | float | None = None) -> FlowBatch:
         """Matching flows, oldest first, at most `max_flows` (the batch says when it was cut short)."""
-        req = self.request(spec, last=last, first=first, since=since, until=until)
         out: list[FlowView] = []
         lost = 0
-        call = self._stub().GetFlows(req, timeout=self.stream_timeout_s)
-        try:
-            for resp in call:
-                if resp.HasField("flow"):
-                    out.append(view(resp.flow))
-                    if len(out) >= self.max_flows:
-                        call.cancel()
-                        return FlowBatch(out, truncated=True, lost=lost)
-                elif resp.HasField("lost_events"):
-                    lost += resp.lost_events.num_events_lost
-        except grpc.RpcError as e:
-            raise _translate(e, self.address, "GetFlows") from e
+        for resp in self.responses(spec, last=last, first=first, since=since, until=until):
+            if resp.HasField("flow"):
+                out.append(view(resp.flow))
+                if len(out) >= self.max_flows:
+                    return FlowBatch(out, truncated=True, lost=lost)
+            elif resp.HasField("lost_events"):
+                lost += resp.lost_events.num_events_lost
         return FlowBatch(out, lost=lost)
+
+    def save_file(self, path: str | Path, spec: FlowFilterSpec | None = None, *, last: int | None = None,
+                  since: datetime | float | None = None) -> int:
+        """Write matching flows as `hubble observe -o jsonpb` lines (evidence to keep); returns the count."""
+        with Path(path).expanduser().open("w") as fp:
+            return hubble_jsonpb.write_responses(
+                (r for r in self.responses(spec, last=last, since=since) if r.HasField("flow")), fp)
 
     async def follow(self, spec: FlowFilterSpec | None = None, *, max_flows: int = 100, duration_s: float = 30.0,
                      since: datetime | float | None = None) -> AsyncIterator[FlowView]:

@@ -29,8 +29,8 @@ from prophet_sre.domain import FindingSource, ResourceRef, Severity
 from prophet_sre.errors import NotFound, ToolError
 from prophet_sre.tools import analyze
 from prophet_sre.tools.capi import CapiSource, FleetInventory
-from prophet_sre.tools.capi.inventory import cluster_of_backend, split
 from prophet_sre.tools.capi.models import Condition, flatten, provider_of
+from prophet_sre.tools.capi.traffic import choose, cluster_of_backend, kube_lookup, split
 from prophet_sre.tools.kube import FunctionTransport, KubeClient
 from prophet_sre.tools.kube.transport import TransportError
 
@@ -167,6 +167,8 @@ def test_traffic_weights_read_back(fleet: Fleet, inventory: FleetInventory) -> N
     custom = kclient.CustomObjectsApi(fleet.api)
     args = ("gateway.networking.k8s.io", "v1", NS, "httproutes", "global-shop")
     route = custom.get_namespaced_custom_object(*args)
+    # the ServiceImports the route points at carry cluster.x-k8s.io/cluster-name: mapped without names
+    assert split(route, [], kube_lookup(fleet.kube)).weights == {"aws": 1, "gcp": 1, "azure": 1}
     original = [dict(b) for b in route["spec"]["rules"][0]["backendRefs"]]
     for b, w in zip(route["spec"]["rules"][0]["backendRefs"], (3, 0, 1), strict=True):
         b["weight"] = w
@@ -290,10 +292,18 @@ def test_backend_to_cluster_mapping() -> None:
     assert cluster_of_backend("shop-gcp", ["aws"]) is None
     route = {"metadata": {"namespace": "g", "name": "r"}, "spec": {"rules": [
         {"backendRefs": [{"name": "static"}]},
-        {"backendRefs": [{"name": "web-aws"}, {"name": "web-gcp", "weight": 0}, {"name": "web-gcp-canary",
-                                                                                   "weight": 5},
-                         {"name": "web-azure", "weight": 4}, {"name": "other"}]}]}}
+        {"backendRefs": [{"name": "web-aws"}, {"name": "web-gcp", "weight": 0}, {"name": "web-azure", "weight": 4},
+                         {"name": "edge", "weight": 2}, {"name": "other"}]},
+        {"backendRefs": [{"name": "api-gcp", "weight": 0}, {"name": "static"}]}]}}
     s = split(route, ["aws", "gcp", "azure"])
-    assert (s.route, s.weights, s.unmapped) == ("g/r", {"aws": 1, "gcp": 0, "azure": 4},
-                                                ["web-gcp-canary", "other"])
+    assert (s.route, s.weights, s.unmapped) == ("g/r", {"aws": 1, "gcp": 0, "azure": 4}, ["static", "edge", "other"])
     assert s.shares == {"aws": 0.2, "gcp": 0.0, "azure": 0.8}
+    # a label (or annotation) on the backend's object wins over the name
+    labelled = split(route, ["aws", "gcp", "azure"], lambda ref, ns: (
+        {"metadata": {"labels": {"prophet.io/cluster": "onprem"}}} if ref["name"] == "edge" else {}))
+    assert labelled.weights == {"aws": 1, "gcp": 0, "azure": 4, "onprem": 2}
+    assert choose([s, labelled], ["aws"]) is labelled
+    with pytest.raises(ToolError, match="several HTTPRoutes route to the clusters"):
+        choose([s, s], ["aws"])
+    with pytest.raises(NotFound, match="no HTTPRoute sends traffic to the workload clusters"):
+        choose([split({"spec": {}}, ["aws"])], ["aws"])

@@ -38,8 +38,8 @@ def assess(info: ClusterInfo, probe: Probe | None = None) -> ClusterHealth:
     if probe is not None and probe.reachable is False:
         problems.append(f"Cluster {info.name} API server is unreachable from Prophet: {probe.error}")
     bad_mds = [md for md in info.machine_deployments if not md.ok]
-    notes = [f"MachineDeployment {md.name}: {md.replicas.describe()}" + (f", phase {md.phase}" if md.phase else "")
-             for md in bad_mds]
+    notes = [f"MachineDeployment {md.name}: {md.replicas.describe()}"
+             + (f", phase {md.phase}" if md.phase else "") for md in bad_mds]
     state: HealthState = "degraded" if problems or bad_mds else "healthy"
     if state != "healthy":
         notes.append(f"workers {info.workers.describe()}; control plane {info.control_plane.describe()}")

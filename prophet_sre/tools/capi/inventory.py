@@ -17,12 +17,12 @@ import binascii
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from prophet_sre.errors import NotFound, ToolError, ToolUnavailable
-from prophet_sre.tools.capi import health
+from prophet_sre.tools.capi import health, traffic
 from prophet_sre.tools.capi.models import (
     CLUSTER_NAME_LABEL,
     ClusterInfo,
@@ -40,7 +40,9 @@ CAPI_GROUP = "cluster.x-k8s.io"
 CLUSTER_KIND = ResourceKind(CAPI_GROUP, "v1beta2", "clusters", "Cluster", True, ("cl",), "cluster")
 MACHINE_DEPLOYMENT_KIND = ResourceKind(CAPI_GROUP, "v1beta2", "machinedeployments", "MachineDeployment", True,
                                        ("md",), "machinedeployment")
-HTTPROUTE_KIND = ResourceKind("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", True, (), "httproute")
+HTTPROUTE_KIND = ResourceKind("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", True, (),
+                              "httproute")
+T = TypeVar("T")
 KUBECONFIG_KEY = "value"
 """The data key of `<cluster>-kubeconfig` (CAPI util/secret)."""
 
@@ -83,17 +85,17 @@ class FleetInventory:
     def cluster(self, name: str, namespace: str | None = None) -> ClusterInfo:
         ns = self._namespace_of(name, namespace)
         obj = self._read(lambda: self.kube.get(CLUSTER_KIND, name, ns), f"no Cluster {ns}/{name}")
-        mds = [MachineDeploymentInfo.parse(o) for o in self.kube.list(MACHINE_DEPLOYMENT_KIND, ns,
-                                                                       label_selector=f"{CLUSTER_NAME_LABEL}={name}")]
-        return ClusterInfo.parse(obj, mds)
+        owned = self.kube.list(MACHINE_DEPLOYMENT_KIND, ns, label_selector=f"{CLUSTER_NAME_LABEL}={name}")
+        return ClusterInfo.parse(obj, [MachineDeploymentInfo.parse(o) for o in owned])
 
     def _list(self, kind: ResourceKind) -> list[dict[str, Any]]:
         return self._read(lambda: self.kube.list(kind, self.namespace),
-                          f"the management cluster does not serve {kind.qualified}/{kind.version}; is it a Cluster "
-                          "API management cluster (clusterctl init, Cluster API >= 1.11)?")
+                          f"the management cluster does not serve {kind.qualified}/{kind.version}; is it a "
+                          "Cluster API management cluster (clusterctl init, Cluster API >= 1.11)?")
 
     @staticmethod
-    def _read(fn: Callable[[], Any], not_found: str) -> Any:
+    def _read(fn: Callable[[], T], not_found: str) -> T:
+        """`fn()`, with a NotFound replaced by one that says what is missing in this fleet's terms."""
         try:
             return fn()
         except NotFound as e:
@@ -131,8 +133,8 @@ class FleetInventory:
     def _kubeconfig(self, cluster_name: str, ns: str) -> dict[str, Any]:
         secret = f"{cluster_name}-kubeconfig"
         obj = self._read(lambda: self.kube.get("secrets", secret, ns),
-                         f"no kubeconfig Secret {ns}/{secret} for cluster {cluster_name}: Cluster API writes it "
-                         f"(key `{KUBECONFIG_KEY}`) once the control plane is initialized; check "
+                         f"no kubeconfig Secret {ns}/{secret} for cluster {cluster_name}: Cluster API writes "
+                         f"it (key `{KUBECONFIG_KEY}`) once the control plane is initialized; check "
                          f"`kubectl get cluster {cluster_name} -n {ns}`")
         raw = objects.text(objects.dig(obj, "data", KUBECONFIG_KEY))
         if not raw:
@@ -140,7 +142,7 @@ class FleetInventory:
                            "kubeconfig there)")
         try:
             doc = yaml.safe_load(base64.b64decode(raw, validate=True))
-        except (binascii.Error, ValueError, yaml.YAMLError) as e:  # never echo the content: it holds credentials
+        except (binascii.Error, ValueError, yaml.YAMLError) as e:  # never echo the content: it has credentials
             raise ToolError(f"Secret {ns}/{secret} key `{KUBECONFIG_KEY}` is not a base64 kubeconfig") from e
         if not isinstance(doc, dict) or not doc.get("clusters"):
             raise ToolError(f"Secret {ns}/{secret} key `{KUBECONFIG_KEY}` is not a kubeconfig (no clusters)")
@@ -193,64 +195,29 @@ class FleetInventory:
             return health.Probe(reachable=False, error=str(e))
         except ToolError as e:  # no Secret, no permission, a bad kubeconfig: we cannot tell, and say why
             return health.Probe(reachable=None, error=str(e))
-        ready = sum(1 for n in nodes if objects.text((objects.condition(n, "Ready") or {}).get("status")) == "True")
+        ready = sum(1 for n in nodes if objects.dig(objects.condition(n, "Ready"), "status") == "True")
         return health.Probe(reachable=True, nodes_ready=(ready, len(nodes)))
 
     # -- global traffic ---------------------------------------------------------------------------------
     def traffic(self, route: str | None = None) -> TrafficSplit:
-        """Weights of the global HTTPRoute per workload cluster (`route`: `ns/name`; None: find it).
-
-        A backendRef belongs to cluster X when its name ends with `-X` (the failover action's convention;
-        the longest matching cluster name wins). Without `route`, the HTTPRoute whose backends map to the
-        most known clusters is used. Weights come from the first rule that routes to clusters; a missing
-        weight is 1, as in Gateway API.
-        """
+        """Weights of the global HTTPRoute per workload cluster (`route`: `ns/name`; None: the HTTPRoute
+        whose backends reach the most clusters). Mapping of backendRefs to clusters: see `traffic`."""
         known = [c.name for c in self.clusters()]
+        lookup = traffic.kube_lookup(self.kube)
         if route:
             ns, _, name = route.rpartition("/")
             obj = self._read(lambda: self.kube.get(HTTPROUTE_KIND, name, ns or self.namespace or "default"),
                              f"no HTTPRoute {route}")
-            return split(obj, known)
-        candidates = [split(o, known) for o in self._read(
-            lambda: self.kube.list(HTTPROUTE_KIND, self.namespace),
-            "the management cluster does not serve Gateway API HTTPRoutes (httproutes.gateway.networking.k8s.io/v1)")]
-        candidates = sorted((c for c in candidates if c.weights), key=lambda c: -len(c.weights))
-        if not candidates:
-            raise NotFound("no HTTPRoute sends traffic to the workload clusters (backendRefs named "
-                           f"`<service>-<cluster>` for clusters {', '.join(known) or '(none)'})")
-        if len(candidates) > 1 and len(candidates[1].weights) == len(candidates[0].weights):
-            raise ToolError("several HTTPRoutes route to the clusters (" + ", ".join(c.route for c in candidates)
-                            + "); name the global one")
-        return candidates[0]
+            return traffic.split(obj, known, lookup)
+        routes = self._read(lambda: self.kube.list(HTTPROUTE_KIND, self.namespace),
+                            "the management cluster does not serve Gateway API HTTPRoutes "
+                            "(httproutes.gateway.networking.k8s.io/v1)")
+        return traffic.choose([traffic.split(r, known, lookup) for r in routes], known)
 
     def traffic_weights(self, route: str | None = None) -> dict[str, int]:
         """{workload cluster: weight} of the global traffic object (see `traffic`)."""
         return self.traffic(route).weights
 
 
-def cluster_of_backend(backend_name: str, clusters: list[str]) -> str | None:
-    """The cluster a backendRef name belongs to: the longest known X such that the name ends with `-X`."""
-    matches = [c for c in clusters if backend_name.endswith(f"-{c}")]
-    return max(matches, key=len) if matches else None
-
-
-def split(route: dict[str, Any], clusters: list[str]) -> TrafficSplit:
-    """The per-cluster weights of one HTTPRoute (first rule with cluster backends; missing weight = 1)."""
-    out = TrafficSplit(route=f"{objects.namespace(route)}/{objects.name(route)}")
-    for rule in objects.items(objects.dig(route, "spec", "rules")):
-        weights: dict[str, int] = {}
-        unmapped = []
-        for ref in objects.items(rule.get("backendRefs")):
-            name = objects.text(ref.get("name"))
-            cluster = cluster_of_backend(name, clusters)
-            if cluster is None:
-                unmapped.append(name)
-                continue
-            weights[cluster] = weights.get(cluster, 0) + objects.num(ref.get("weight"), 1)
-        if weights:
-            return out.model_copy(update={"weights": weights, "unmapped": unmapped})
-    return out
-
-
 __all__ = ["CLUSTER_KIND", "HTTPROUTE_KIND", "KUBECONFIG_KEY", "MACHINE_DEPLOYMENT_KIND", "ClientFactory",
-           "FleetInventory", "cluster_of_backend", "split"]
+           "FleetInventory"]

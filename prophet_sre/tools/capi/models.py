@@ -27,7 +27,7 @@ PROVIDERS = (("AWS", "AWS"), ("GCP", "GCP"), ("Azure", "Azure"), ("Docker", "Doc
 
 
 def provider_of(infra_kind: str) -> str:
-    """`AWSCluster` -> `AWS`, `AzureManagedCluster` -> `Azure`; unknown kinds give the kind without `Cluster`."""
+    """`AWSCluster` -> `AWS`, `AzureManagedCluster` -> `Azure`; other kinds: the kind without `Cluster`."""
     for prefix, provider in PROVIDERS:
         if infra_kind.startswith(prefix):
             return provider
@@ -47,7 +47,8 @@ class Condition(BaseModel):
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> Condition:
         status = objects.text(raw.get("status"))
-        return cls(type=objects.text(raw.get("type")), status=status if status in ("True", "False") else "Unknown",
+        return cls(type=objects.text(raw.get("type")),
+                   status=status if status in ("True", "False") else "Unknown",
                    reason=objects.text(raw.get("reason")), message=objects.text(raw.get("message")))
 
     @property
@@ -86,7 +87,8 @@ class Replicas(BaseModel):
         m = objects.mapping(raw)
         return cls(desired=objects.num(m.get("desiredReplicas") if desired is None else desired),
                    current=objects.num(m.get("replicas")), ready=objects.num(m.get("readyReplicas")),
-                   available=objects.num(m.get("availableReplicas")), up_to_date=objects.num(m.get("upToDateReplicas")))
+                   available=objects.num(m.get("availableReplicas")),
+                   up_to_date=objects.num(m.get("upToDateReplicas")))
 
     def describe(self) -> str:
         return f"{self.available}/{self.desired} available, {self.ready} ready"
@@ -105,9 +107,10 @@ class MachineDeploymentInfo(BaseModel):
     def parse(cls, obj: dict[str, Any]) -> MachineDeploymentInfo:
         spec, status = objects.mapping(obj.get("spec")), objects.mapping(obj.get("status"))
         cond = objects.condition(obj, "Available")
-        return cls(name=objects.name(obj), namespace=objects.namespace(obj),
-                   cluster=objects.text(spec.get("clusterName")) or objects.labels(obj).get(CLUSTER_NAME_LABEL, ""),
-                   phase=objects.text(status.get("phase")), replicas=Replicas.parse(status, spec.get("replicas")),
+        cluster = objects.text(spec.get("clusterName")) or objects.labels(obj).get(CLUSTER_NAME_LABEL, "")
+        return cls(name=objects.name(obj), namespace=objects.namespace(obj), cluster=cluster,
+                   phase=objects.text(status.get("phase")),
+                   replicas=Replicas.parse(status, spec.get("replicas")),
                    available=Condition.parse(cond) if cond else None)
 
     @property
@@ -139,9 +142,11 @@ class ClusterInfo(BaseModel):
         spec, status = objects.mapping(obj.get("spec")), objects.mapping(obj.get("status"))
         infra_kind = objects.text(objects.dig(spec, "infrastructureRef", "kind"))
         conds = {t: Condition.parse(c) for t in KEY_CONDITIONS if (c := objects.condition(obj, t))}
-        return cls(name=objects.name(obj), namespace=objects.namespace(obj), phase=objects.text(status.get("phase")),
+        return cls(name=objects.name(obj), namespace=objects.namespace(obj),
+                   phase=objects.text(status.get("phase")),
                    provider=provider_of(infra_kind), infrastructure_kind=infra_kind,
-                   version=objects.text(objects.dig(spec, "topology", "version")), paused=spec.get("paused") is True,
+                   version=objects.text(objects.dig(spec, "topology", "version")),
+                   paused=spec.get("paused") is True,
                    control_plane=Replicas.parse(status.get("controlPlane")),
                    workers=Replicas.parse(status.get("workers")), conditions=conds,
                    machine_deployments=sorted(mds or [], key=lambda m: m.name))
@@ -166,7 +171,7 @@ class ClusterHealth(BaseModel):
     provider: str
     state: HealthState
     problems: list[str] = Field(default_factory=list)
-    """What is wrong, one sentence each (`Cluster gcp has condition Available=False, ...`): a finding's errors."""
+    """What is wrong, one sentence each (`Cluster gcp has condition Available=False, ...`): finding errors."""
     evidence: list[str] = Field(default_factory=list)
     """Why, in CAPI's and the API server's own words (condition texts, replica counts, probe results)."""
     failing: list[Condition] = Field(default_factory=list)

@@ -76,8 +76,9 @@ def md_finding(ref: ResourceRef, md: MachineDeploymentInfo, parent: ResourceRef)
     text = (f"MachineDeployment {md.namespace}/{md.name} has condition {md.available.describe()}"
             if md.available else
             f"MachineDeployment {md.namespace}/{md.name} has {md.replicas.describe()}")
+    evidence = {"workload_cluster": md.cluster, "phase": md.phase, "replicas": md.replicas.model_dump()}
     return Finding(source=FindingSource.CAPI, ref=ref, errors=[text], parent=parent, analyzer=ANALYZER,
-                   evidence={"workload_cluster": md.cluster, "phase": md.phase, "replicas": md.replicas.model_dump()})
+                   evidence=evidence)
 
 
 __all__ = ["ANALYZER", "CapiSource", "cluster_finding", "md_finding"]

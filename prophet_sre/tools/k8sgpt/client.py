@@ -54,7 +54,7 @@ class K8sGPTAnalysis:
 
 
 def parse_address(address: str) -> tuple[str, bool]:
-    """(`host:port` target, use TLS) from `host:port`, `http://`/`grpc://` (plaintext) or `tls://`/`https://`."""
+    """(`host:port`, use TLS) from `host:port`, `http://` or `grpc://` (plaintext), `tls://` or `https://`."""
     text = address.strip()
     tls = text.startswith(("tls://", "https://"))
     for prefix in ("tls://", "https://", "http://", "grpc://"):
@@ -74,7 +74,7 @@ class K8sGPTClient:
         self.timeout_s = timeout_s
         self.connect_timeout_s = connect_timeout_s
         self.cluster = cluster
-        """Set as `ResourceRef.cluster` on every finding (the context name when several clusters are in play)."""
+        """`ResourceRef.cluster` of every finding (the context name when several clusters are in play)."""
         self.backend = backend
         """AI backend name sent with each request; only matters with explain=True (empty: the server's)."""
         if channel is None:
@@ -127,16 +127,18 @@ class K8sGPTClient:
                  explain: bool = False, *, anonymize: bool = False, nocache: bool = False, language: str = "",
                  max_concurrency: int = 0) -> K8sGPTAnalysis:
         """Run K8sGPT's analyzers (`filters` empty: its core set) over `namespace` (empty: all)."""
-        request = pb.AnalyzeRequest(backend=self.backend, namespace=namespace, explain=explain, anonymize=anonymize,
-                                    nocache=nocache, language=language, max_concurrency=max_concurrency,
-                                    output="json", filters=list(filters), label_selector=label_selector)
+        request = pb.AnalyzeRequest(backend=self.backend, namespace=namespace, explain=explain,
+                                    anonymize=anonymize, nocache=nocache, language=language,
+                                    max_concurrency=max_concurrency, output="json", filters=list(filters),
+                                    label_selector=label_selector)
         response: pb.AnalyzeResponse = self._call(self._analyzer.Analyze, request, "Analyze")
         if response.HasField("error") and (response.error.message or response.error.code):
             raise ToolError(f"k8sgpt serve at {self.address} could not analyze: "
                             f"{_cap(response.error.message) or 'no message'} (code {response.error.code})")
         findings = [f for r in response.results if (f := self._finding(r)) is not None]
-        return K8sGPTAnalysis(findings=findings, status=response.status or ("ProblemDetected" if findings else "OK"),
-                              problems=response.problems, warnings=[_cap(w) for w in response.errors])
+        status = response.status or ("ProblemDetected" if findings else "OK")
+        return K8sGPTAnalysis(findings=findings, status=status, problems=response.problems,
+                              warnings=[_cap(w) for w in response.errors])
 
     def analyze(self, namespace: str = "", filters: Sequence[str] = (), label_selector: str = "",
                 explain: bool = False) -> list[Finding]:
@@ -145,8 +147,8 @@ class K8sGPTClient:
 
     def integrations(self) -> dict[str, Any]:
         """`ServerConfigService.ListIntegrations`: which integrations the server has on (only Trivy today)."""
-        resp: pb.ListIntegrationsResponse = self._call(self._config.ListIntegrations, pb.ListIntegrationsRequest(),
-                                                       "ListIntegrations")
+        resp: pb.ListIntegrationsResponse = self._call(self._config.ListIntegrations,
+                                                       pb.ListIntegrationsRequest(), "ListIntegrations")
         trivy = resp.trivy
         return {"trivy": {"enabled": trivy.enabled, "skip_install": trivy.skip_install,
                           "namespace": trivy.namespace}}
@@ -165,8 +167,8 @@ class K8sGPTClient:
         details = _cap(e.details() or "") if isinstance(e, grpc.Call) else ""
         where = f"k8sgpt serve at {self.address} ({method})"
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-            return ToolUnavailable(f"{where} did not answer within {self.timeout_s:g}s; narrow the namespace or "
-                                   "filters, or raise k8sgpt.timeout_s", retry_after_s=self.timeout_s)
+            return ToolUnavailable(f"{where} did not answer within {self.timeout_s:g}s; narrow the namespace "
+                                   "or filters, or raise k8sgpt.timeout_s", retry_after_s=self.timeout_s)
         if code in _TEMPORARY:
             return ToolUnavailable(f"{where} is unavailable: {code.name}" + (f": {details}" if details else ""))
         if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):

@@ -61,9 +61,8 @@ def to_finding(kind: str, name: str, texts: Iterable[str], *, parent_object: str
     if details:
         ev["details"] = details
     ev.update(evidence or {})
-    return Finding(source=FindingSource.K8SGPT,
-                   ref=ResourceRef(cluster=cluster, kind=canonical_kind(kind), namespace=namespace, name=obj_name),
-                   errors=errors, severity=Severity.ERROR, evidence=ev,
+    ref = ResourceRef(cluster=cluster, kind=canonical_kind(kind), namespace=namespace, name=obj_name)
+    return Finding(source=FindingSource.K8SGPT, ref=ref, errors=errors, severity=Severity.ERROR, evidence=ev,
                    parent=parse_parent(parent_object, namespace, cluster),
                    analyzer=LOG_ANALYZER if container else canonical_kind(kind))
 

@@ -43,7 +43,7 @@ class K8sGPTSource:
 
     def available(self) -> bool:
         """Pick the mode: a connecting server, else a served Result CRD; False when neither."""
-        reasons = []
+        reasons: list[str] = []
         if self.client is not None:
             try:
                 self.client.ping()
