@@ -50,7 +50,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8)
     args = ap.parse_args()
 
-    cluster = SimCluster(ClusterOptions(speed=50.0, workers=args.workers))
+    cluster = SimCluster(ClusterOptions(speed=1.0, workers=args.workers))
     cluster.start()
     tmp = Path(tempfile.mkdtemp(prefix="prophet-bench-"))
     kubeconfig = cluster.write_kubeconfig(tmp / "kubeconfig")

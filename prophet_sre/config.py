@@ -83,6 +83,24 @@ class K8sGPTSettings(BaseModel):  # [k8sgpt] prophet_sre/tools/k8sgpt
     """Namespace of the operator's `Result` objects (that of the `K8sGPT` resource); None: all namespaces."""
 
 
+class PrometheusSettings(BaseModel):
+    """Where Prophet reads metrics; None: no Prometheus (kube-derived signals only)."""
+
+    url: str | None = None
+    timeout_s: float = Field(default=5.0, gt=0)
+    """Per query. Short on purpose: a slow Prometheus must not stall a diagnosis; the tool degrades."""
+    anomaly_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    """Anomaly score above which a signal becomes a finding (the `anomalyScoreThreshold` default)."""
+
+
+class HubbleSettings(BaseModel):
+    """Hubble Relay's Observer API; None: no network evidence."""
+
+    address: str | None = None
+    """`host:port` (the CLI's default is localhost:4245); a `tls://` prefix means TLS."""
+    timeout_s: float = Field(default=5.0, gt=0)
+
+
 class Settings(BaseSettings):
     """Root settings; every field has a default so `Settings()` works on a fresh machine."""
 
@@ -95,6 +113,8 @@ class Settings(BaseSettings):
     kube: KubeSettings = KubeSettings()
     tools: ToolSettings = ToolSettings()  # [tools]
     k8sgpt: K8sGPTSettings = K8sGPTSettings()  # [k8sgpt]
+    prometheus: PrometheusSettings = PrometheusSettings()
+    hubble: HubbleSettings = HubbleSettings()
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],

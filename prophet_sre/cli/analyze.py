@@ -62,6 +62,12 @@ def analyze(
                                       "comma-separated); default: the core analyzers."),
     output: str = output_option(),
     list_filters: bool = typer.Option(False, "--list-filters", help="List the analyzers and exit."),
+    prometheus: str = typer.Option(None, "--prometheus", help="Prometheus URL for anomaly findings "
+                                   "(default: PROPHET_PROMETHEUS__URL)."),
+    hubble: str = typer.Option(None, "--hubble", help="Hubble Relay address host:port for east-west findings "
+                               "(default: PROPHET_HUBBLE__ADDRESS)."),
+    k8sgpt: str = typer.Option(None, "--k8sgpt", help="`k8sgpt serve` address host:port "
+                               "(default: PROPHET_K8SGPT__ADDRESS; else its Result objects, else our analyzers)."),
 ) -> None:
     """Find broken objects with K8sGPT-compatible analyzers and print them in K8sGPT's words."""
     # the tool layer (and the kubernetes client under it) loads only for this command: `prophet` stays quick
@@ -84,7 +90,12 @@ def analyze(
     kube = s.kube.model_copy(update={k: v for k, v in {"kubeconfig": kubeconfig}.items() if v is not None})
     client = KubeClient.from_settings(kube, context)
     try:
-        report = analyze_mod.analyze(analyze_mod.default_sources(client),
+        s = s.model_copy(update={
+            "prometheus": s.prometheus.model_copy(update={"url": prometheus or s.prometheus.url}),
+            "hubble": s.hubble.model_copy(update={"address": hubble or s.hubble.address}),
+            "k8sgpt": s.k8sgpt.model_copy(update={"address": k8sgpt or s.k8sgpt.address}),
+        })
+        report = analyze_mod.analyze(analyze_mod.default_sources(client, s),
                                      analyze_mod.Scope(namespace=namespace, filters=_filters(filter_)))
     finally:
         client.close()

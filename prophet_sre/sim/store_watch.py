@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 Key = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped objects
 StorageKey = tuple[str, str]  # (group, plural)
 
-HISTORY_PER_TYPE = 50_000
+HISTORY_PER_TYPE = 10_000
+"""Watch history kept per type: older resourceVersions get 410 Expired (etcd compaction in a real
+cluster). Every entry pins a whole object version, so this bounds the memory of a busy simulator."""
 
 
 @dataclass(slots=True)

@@ -24,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+from prophet_sre.config import Settings
 from prophet_sre.domain import Finding
 from prophet_sre.errors import ProphetError
 from prophet_sre.tools.analyzers import Analysis, Analyzer
@@ -131,9 +132,29 @@ def analyze(sources: Sequence[FindingSource], scope: Scope) -> AnalyzeReport:
     return report
 
 
-def default_sources(client: KubeClient) -> list[FindingSource]:
-    """The sources `prophet analyze` uses; others (k8sgpt, prometheus, hubble, capi) register here later."""
-    return [AnalyzerSource(client)]
+def default_sources(client: KubeClient, settings: Settings | None = None) -> list[FindingSource]:
+    """The sources `prophet analyze` asks, in order: our analyzers (always), K8sGPT (its server or its
+    operator's Result objects; a finding both report the same way is kept once), Prometheus anomalies and Hubble east-west anomalies (when configured), and the
+    Cluster API fleet (when the cluster is a management cluster). A source that cannot run is a note."""
+    from prophet_sre.tools.capi.inventory import FleetInventory
+    from prophet_sre.tools.capi.source import CapiSource
+    from prophet_sre.tools.k8sgpt.source import K8sGPTSource
+
+    s = settings or Settings()
+    sources: list[FindingSource] = [AnalyzerSource(client), K8sGPTSource.from_settings(s.k8sgpt, client)]
+    if s.prometheus.url:
+        from prophet_sre.tools.prometheus import PrometheusTool
+        from prophet_sre.tools.signals import AnomalyDetector, PrometheusSource
+
+        tool = PrometheusTool(s.prometheus.url, timeout_s=s.prometheus.timeout_s)
+        sources.append(PrometheusSource(AnomalyDetector(tool), threshold=s.prometheus.anomaly_threshold))
+    if s.hubble.address:
+        from prophet_sre.tools.eastwest import HubbleSource
+        from prophet_sre.tools.hubble import HubbleTool
+
+        sources.append(HubbleSource(HubbleTool(s.hubble.address, timeout_s=s.hubble.timeout_s)))
+    sources.append(CapiSource(FleetInventory(client)))
+    return sources
 
 
 def k8sgpt_name(f: Finding) -> str:

@@ -170,6 +170,13 @@ class AnomalyReport(BaseModel):
     """Every scored signal, highest first (also those under the threshold: "what is closest to firing")."""
     notes: list[str] = Field(default_factory=list)
 
+    def workload_scores(self) -> dict[str, float]:
+        """Per workload (or Service): its strongest signal's score - the number a trigger compares."""
+        out: dict[str, float] = {}
+        for s in self.signals:
+            out[str(s.ref)] = max(out.get(str(s.ref), 0.0), s.score.score)
+        return out
+
     def score_of(self, ref: ResourceRef, signal: str | None = None) -> float:
         """The score of `ref` (its strongest signal, or `signal`), 0 when it was not scored."""
         best = 0.0
@@ -182,10 +189,11 @@ class AnomalyReport(BaseModel):
         """(text within `budget`, what was omitted)."""
         head = [f"anomalies over {self.threshold:g}: {len(self.workloads)} (of {self.scored} scored signals; "
                 f"recent {self.recent_s:g}s vs baseline {self.baseline_s:g}s)"]
-        rows = [f"{w.score:.2f}  {w.ref}  {w.strongest.message}"
-                + (f"  (+{len(over) - 1} more signals)" if len(over := [s for s in w.signals
-                                                                          if s.score.score >= self.threshold]) > 1
-                   else "") for w in self.workloads]
+        rows = []
+        for w in self.workloads:
+            extra = sum(1 for s in w.signals if s.score.score >= self.threshold) - 1
+            rows.append(f"{w.score:.2f}  {w.ref}  {w.strongest.message}" + (f"  (+{extra} more signals)" if extra
+                                                                              else ""))
         if not rows:
             near = [s for s in self.signals[:3] if s.score.score > 0.05]
             rows = [f"closest: {s.score.score:.2f}  {s.ref}  {s.message}" for s in near] or ["nothing unusual"]

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from google.protobuf import timestamp_pb2
 
 from prophet_sre import errors
 from prophet_sre.protos.observer import observer_pb2, observer_pb2_grpc
@@ -93,9 +94,7 @@ def _translate(e: grpc.RpcError, address: str, what: str) -> errors.ToolError:
     return errors.ToolError(f"Hubble Relay at {address}: {what} failed ({code}: {detail})")
 
 
-def _timestamp(dt: datetime) -> Any:
-    from google.protobuf import timestamp_pb2
-
+def _timestamp(dt: datetime) -> timestamp_pb2.Timestamp:
     ts = timestamp_pb2.Timestamp()
     ts.FromDatetime(dt.astimezone(UTC))
     return ts

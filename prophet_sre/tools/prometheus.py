@@ -11,6 +11,9 @@ printed once, each row keeps only the labels that differ, and only the top serie
 budget are shown - the footer says how many were left out and how to narrow the query. A range query is
 summarised per series (last, min, max, mean, and a short trend).
 
+`query()` / `query_range()` return those bounded envelopes (what a model reads); `instant()` /
+`series()` return typed values and raise (what programs such as the anomaly detector use).
+
 The client is injectable (`client=`), the transport seam tests use instead of patching the library.
 """
 
@@ -131,7 +134,7 @@ def _prom_error(exc: PrometheusApiClientException) -> tuple[int, str]:
 
 
 class PrometheusTool:
-    """PromQL against one Prometheus server; raw methods raise, `*_tool` methods return envelopes."""
+    """PromQL against one Prometheus server; `query*` return envelopes, `instant`/`series` raise."""
 
     def __init__(self, url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, budget: bud.Budget | None = None,
                  client: PromClient | None = None, verify_tls: bool = True) -> None:
@@ -184,7 +187,7 @@ class PrometheusTool:
             return [Sample({}, _float(data[1]))]
         return [Sample(dict(r.get("metric") or {}), _float((r.get("value") or [0, "NaN"])[1])) for r in data or ()]
 
-    def range(self, promql: str, *, start: float, end: float, step_s: float) -> list[RangeSeries]:
+    def series(self, promql: str, *, start: float, end: float, step_s: float) -> list[RangeSeries]:
         """A range query from `start` to `end` (unix seconds); non-finite points are dropped."""
         data = self._call("a range query", self.client.custom_query_range, promql,
                           start_time=datetime.fromtimestamp(start, UTC), end_time=datetime.fromtimestamp(end, UTC),
@@ -209,13 +212,13 @@ class PrometheusTool:
         return out
 
     # -- tools (envelopes) ----------------------------------------------------------------------------------
-    def query_tool(self, promql: str, *, top: int = 20) -> Result:
+    def query(self, promql: str, *, top: int = 20) -> Result:
         """An instant query as a compact table: the `top` largest series that fit the budget."""
         params = {"promql": promql, "top": top}
         return bud.enforce(envelope.run_tool("promql", params, lambda: self._query(promql, top, params)),
                            self.budget, narrow="add label matchers or wrap the query in topk()")
 
-    def query_range_tool(self, promql: str, *, minutes: float = 30.0, step_s: float | None = None,
+    def query_range(self, promql: str, *, minutes: float = 30.0, step_s: float | None = None,
                          end: float | None = None, top: int = 10) -> Result:
         """A range query over the last `minutes`, one summary line per series (largest peaks first)."""
         end = time.time() if end is None else end
@@ -248,7 +251,7 @@ class PrometheusTool:
 
     def _query_range(self, promql: str, start: float, end: float, step: float, top: int,
                      params: dict[str, Any]) -> Result:
-        series = [s for s in self.range(promql, start=start, end=end, step_s=step) if s.points]
+        series = [s for s in self.series(promql, start=start, end=end, step_s=step) if s.points]
         if not series:
             return envelope.ok("promql_range", params, text=f"{promql}\n(no data in the range)",
                                data={"promql": promql, "series": 0, "rows": []}, no_data=True)

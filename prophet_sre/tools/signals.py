@@ -25,6 +25,7 @@ from typing import Any, Literal
 from prophet_sre import errors
 from prophet_sre.domain import Finding, FindingSource, ResourceRef, Severity
 from prophet_sre.tools import anomaly, envelope
+from prophet_sre.tools import budget as bud
 from prophet_sre.tools.analyze import Scope, SourceResult
 from prophet_sre.tools.prometheus import PrometheusTool, RangeSeries, escape_label
 
@@ -131,7 +132,7 @@ class AnomalyDetector:
         for sig in self.signals:
             promql = sig.promql(namespace, w.rate_s)
             try:
-                series = self.tool.range(promql, start=start, end=now, step_s=w.step_s)
+                series = self.tool.series(promql, start=start, end=now, step_s=w.step_s)
             except errors.InvalidQuery as e:  # a template the server cannot run (an old Prometheus)
                 notes.append(f"{sig.name}: {e}")
                 continue
@@ -153,7 +154,8 @@ class AnomalyDetector:
         return anomaly.build_report(scores, threshold=threshold, baseline_s=self.windows.baseline_s,
                                     recent_s=self.windows.recent_s, notes=notes)
 
-    def report_tool(self, namespace: str | None = None, *, threshold: float = DEFAULT_THRESHOLD) -> envelope.ToolResult[Any]:
+    def report_tool(self, namespace: str | None = None, *,
+                    threshold: float = DEFAULT_THRESHOLD) -> envelope.ToolResult[Any]:
         """The anomaly report as an envelope: workloads over `threshold` with their strongest signal."""
         params = {"namespace": namespace, "threshold": threshold}
 
@@ -161,7 +163,7 @@ class AnomalyDetector:
             rep = self.report(namespace, threshold=threshold)
             text, omitted = rep.render(self.tool.budget)
             return envelope.ok("anomalies", params, text=text, data=rep, omitted=omitted, no_data=rep.scored == 0)
-        return envelope.run_tool("anomalies", params, run)
+        return bud.enforce(envelope.run_tool("anomalies", params, run), self.tool.budget)
 
     # -- helpers ----------------------------------------------------------------------------------------
     def _message(self, sig: Signal, ref: ResourceRef, sc: anomaly.Score) -> str:

@@ -36,12 +36,29 @@ class World:
     """An admin client."""
 
 
+_CLIENTS: list[KubeClient] = []
+"""Every client made here: closed before the cluster stops, since open keep-alive connections would make
+the server's graceful shutdown wait out its timeout."""
+
+
+def _client(path: Path) -> KubeClient:
+    client = KubeClient.from_kubeconfig(path)
+    _CLIENTS.append(client)
+    return client
+
+
 @functools.cache
 def shared() -> World:
     cluster = SimCluster(ClusterOptions(name="actions", speed=20.0, workers=3)).start()
-    atexit.register(cluster.stop)
+
+    def stop() -> None:
+        for client in _CLIENTS:
+            client.close()
+        cluster.stop()
+
+    atexit.register(stop)
     kubeconfig = cluster.write_kubeconfig(Path(tempfile.mkdtemp(prefix="prophet-actions-")) / "config")
-    return World(cluster, kubeconfig, KubeClient.from_kubeconfig(kubeconfig))
+    return World(cluster, kubeconfig, _client(kubeconfig))
 
 
 def user_client(world: World, user: str, *, view_namespace: str = "") -> KubeClient:
@@ -55,7 +72,7 @@ def user_client(world: World, user: str, *, view_namespace: str = "") -> KubeCli
                             "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}]})
     path = world.kubeconfig.parent / f"{user}.config"
     path.write_text(yaml.safe_dump(world.cluster.kubeconfig(token=token, user=user)))
-    return KubeClient.from_kubeconfig(path)
+    return _client(path)
 
 
 def create(kube: KubeClient, obj: dict[str, Any]) -> dict[str, Any]:

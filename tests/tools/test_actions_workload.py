@@ -164,14 +164,14 @@ def test_delete_pod(world: aw.World) -> None:
 
 def test_a_user_without_write_permission_gets_forbidden(world: aw.World) -> None:
     viewer = aw.user_client(world, "viewer", view_namespace=NS)
-    result = prepare(RestartAction(target=ref("web")), viewer).execute()
+    result = prepare(RestartAction(target=ref("res")), viewer).execute()
     assert (result.ok, result.error_type) == (False, "Forbidden"), result.error
     assert result.error == (f"cannot patch deployments.apps in namespace {NS} (verb=patch, resource=deployments, "
                             'group=apps) (user "viewer")')
     with pytest.raises(Forbidden):
         result.raise_for_error()
     nobody = aw.user_client(world, "nobody")
-    dry = prepare(RestartAction(target=ref("web")), nobody).dry_run()
+    dry = prepare(RestartAction(target=ref("res")), nobody).dry_run()
     assert dry.error_type == "Forbidden" and "verb=get, resource=deployments, group=apps" in dry.error
 
 

@@ -39,7 +39,7 @@ from prophet_sre.tools.analyze import Scope, analyze
 from prophet_sre.tools.budget import Budget
 from prophet_sre.tools.eastwest import EastWestConfig, HubbleSource, detect
 from prophet_sre.tools.hubble import HubbleTool
-from prophet_sre.tools.hubble_flows import FlowFilterSpec
+from prophet_sre.tools.hubble_flows import FlowFilterSpec, FlowView
 
 NS, VICTIMS = "hb-tools", "hb-victims"
 SCAN_PORTS = (21, 22, 23, 25, 53, 80, 110, 135, 139, 143, 443, 445, 993, 1433, 2379, 3306, 3389, 5432, 5900,
@@ -138,6 +138,14 @@ def tool(world: tuple[SimCluster, Writer]) -> Iterator[HubbleTool]:
         yield t
 
 
+@pytest.fixture(scope="module")
+def pinned(world: tuple[SimCluster, Writer]) -> Iterator[HubbleTool]:
+    """A tool whose "now" is the moment the world was written, so windows cut the flow set exactly."""
+    cluster, w = world
+    with HubbleTool(cluster.hubble_address, now=lambda: w.now) as t:
+        yield t
+
+
 def _touches(r: FlowRecord, ns: str) -> bool:
     return ns in (r.source.namespace, r.destination.namespace)
 
@@ -222,8 +230,8 @@ def test_status(tool: HubbleTool, world: tuple[SimCluster, Writer]) -> None:
 
 
 # -- service map and detectors --------------------------------------------------------------------------------
-def test_service_map_numbers(tool: HubbleTool) -> None:
-    smap = tool.service_map(60, FlowFilterSpec(namespace=[NS]))
+def test_service_map_numbers(pinned: HubbleTool) -> None:
+    smap = pinned.service_map(60, FlowFilterSpec(namespace=[NS]))
     api = smap.edge(f"{NS}/web", f"{NS}/api")
     assert api is not None and (api.requests, api.responses, api.errors) == (30, 30, 10)
     assert api.error_ratio == pytest.approx(1 / 3) and api.request_rate == pytest.approx(0.5)
@@ -238,11 +246,11 @@ def test_service_map_numbers(tool: HubbleTool) -> None:
     assert cache is not None and cache.connections == 3 and cache.drop_ratio == 0
     text, _ = smap.render(Budget(400))
     assert len(text) <= Budget(400).max_chars and text.splitlines()[1].startswith(f"{NS}/web -> ")
-    assert tool.service_map_tool(60, FlowFilterSpec(namespace=[NS])).tokens <= tool.budget.max_tokens
+    assert pinned.service_map_tool(60, FlowFilterSpec(namespace=[NS])).tokens <= pinned.budget.max_tokens
 
 
-def test_eastwest_detectors_fire_on_their_patterns(tool: HubbleTool) -> None:
-    source = HubbleSource(tool, config=EastWestConfig(window_s=60, baseline_s=340))
+def test_eastwest_detectors_fire_on_their_patterns(pinned: HubbleTool) -> None:
+    source = HubbleSource(pinned, config=EastWestConfig(window_s=60, baseline_s=340))
     found = {(f.analyzer, str(f.ref)): f for f in source.report(NS).findings}
     fan = found[("eastwest.fanout", f"{NS}/pod/{SCANNER.pod_name}")]
     assert fan.errors == [f"pod {NS}/{SCANNER.pod_name} contacted 57 peers on 23 ports in 60s (baseline 2)"]
@@ -266,13 +274,14 @@ def test_eastwest_detectors_fire_on_their_patterns(tool: HubbleTool) -> None:
 def test_jsonpb_round_trip(tool: HubbleTool, tmp_path: Path) -> None:
     path = tmp_path / "flows.jsonl"
     spec = FlowFilterSpec(namespace=[NS])
-    n = tool.save_file(path, spec, since=60)
-    live = tool.flows(spec, since=60).flows
+    since = tool.now() - timedelta(seconds=60)
+    n = tool.save_file(path, spec, since=since)
+    live = tool.flows(spec, since=since).flows
     read = tool.read_file(path).flows
     assert n == len(live) == len(read) and read == live
     first = path.read_text().splitlines()[0]
     assert first.startswith('{"flow":{"time":"') and '"node_name":"hubble-tool/worker-1"' in first
-    assert servicemap.build(read, window_s=60) == tool.service_map(60, spec)
+    assert servicemap.build(read, window_s=60) == servicemap.build(live, window_s=60)
     legacy = tmp_path / "legacy.json"  # `hubble observe -o json`: bare flows
     legacy.write_text("\n".join(hubble_jsonpb.dumps_flow(r.flow) for r in
                                 tool.responses(spec, last=4) if r.HasField("flow")) + "\n\n")
@@ -292,6 +301,11 @@ def test_failures_are_fast_and_typed(tool: HubbleTool) -> None:
     with pytest.raises(errors.ToolUnavailable):
         down.flows(last=5)
     assert down.observe_tool().error_type == "ToolUnavailable"
+
+    async def follow_down() -> list[FlowView]:
+        return [f async for f in down.follow(duration_s=5)]
+    with pytest.raises(errors.ToolUnavailable):
+        asyncio.run(follow_down())
     report = analyze([HubbleSource(down)], Scope())
     assert report.sources == {"hubble": "failed"} and "unavailable" in report.notes[0]
     assert time.monotonic() - t0 < 2

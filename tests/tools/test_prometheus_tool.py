@@ -92,7 +92,7 @@ def test_split_points_and_report_grouping() -> None:
     lo = anomaly.SignalScore(signal="latency_p99", ref=svc, score=anomaly.Score(score=0.2), message="m2")
     rep = anomaly.build_report([lo, hi], threshold=0.8, baseline_s=30, recent_s=10)
     assert [w.strongest.signal for w in rep.workloads] == ["error_ratio"] and rep.score_of(svc) == 0.97
-    assert "0.97" in rep.render(Budget())[0]
+    assert "0.97" in rep.render(Budget())[0] and rep.workload_scores() == {str(svc): 0.97}
 
 
 def test_workload_of_pod() -> None:
@@ -119,7 +119,7 @@ def test_instant_result_is_summarised_and_bounded() -> None:
     rows = [{"metric": {"__name__": "up", "job": "sim", "pod": f"web-{i:03d}"}, "value": [0, str(i)]}
             for i in range(400)]
     tool = PrometheusTool("http://prom", client=FakeClient(rows), budget=Budget(300))
-    r = tool.query_tool("up", top=50)
+    r = tool.query("up", top=50)
     assert r.ok and r.truncated and r.tokens <= 300
     lines = r.text.splitlines()
     assert lines[1] == 'common labels: up{job="sim"}' and lines[2].startswith('{pod="web-399"}  399')
@@ -134,7 +134,7 @@ def test_errors_are_translated() -> None:
         PrometheusTool("http://prom", client=FakeClient(exc=bad)).instant("sum(")
     assert isinstance(e.value, errors.InvalidInput)
     busy = PrometheusApiClientException("HTTP Status Code 503 (b'Service Unavailable')")
-    r = PrometheusTool("http://prom", client=FakeClient(exc=busy)).query_tool("up")
+    r = PrometheusTool("http://prom", client=FakeClient(exc=busy)).query("up")
     assert r.status == "error" and r.error_type == "ToolUnavailable"
 
 
@@ -191,16 +191,16 @@ def prom(shop: Any, prometheus_factory: Callable[[list[str]], str]) -> Prometheu
     tool = PrometheusTool(prometheus_factory([shop.metrics_url]), timeout_s=5.0)
     query = f'sum(rate(http_requests_total{{namespace="{NS}"}}[5s]))'
     wait_for("shop traffic in Prometheus", lambda: len(
-        [p for s in tool.range(query, start=time.time() - 10, end=time.time(), step_s=1) for p in s.points]) >= 3)
+        [p for s in tool.series(query, start=time.time() - 10, end=time.time(), step_s=1) for p in s.points]) >= 3)
     return tool
 
 
 def test_query_and_range_are_compact(prom: PrometheusTool) -> None:
-    r = prom.query_tool(f'kube_pod_info{{namespace="{NS}"}}', top=2)
+    r = prom.query(f'kube_pod_info{{namespace="{NS}"}}', top=2)
     assert r.ok and r.data["series"] == 6 and r.truncated
     assert f'namespace="{NS}"' in r.text.splitlines()[1]  # shared labels are printed once
     assert len([x for x in r.text.splitlines() if x.startswith("{")]) == 2
-    rr = prom.query_range_tool(f'sum by (service) (rate(http_requests_total{{namespace="{NS}"}}[5s]))',
+    rr = prom.query_range(f'sum by (service) (rate(http_requests_total{{namespace="{NS}"}}[5s]))',
                                minutes=0.5, step_s=1)
     assert rr.ok and rr.data["series"] == 3 and "trend:" in rr.text and rr.tokens <= prom.budget.max_tokens
     usage = prom.pod_usage(NS)
@@ -209,12 +209,12 @@ def test_query_and_range_are_compact(prom: PrometheusTool) -> None:
 
 def test_bad_promql_and_down_server_fail_fast(prom: PrometheusTool) -> None:
     t0 = time.monotonic()
-    r = prom.query_tool("sum(rate(http_requests_total[5m])")
+    r = prom.query("sum(rate(http_requests_total[5m])")
     assert r.status == "error" and r.error_type == "InvalidQuery" and "parse error" in r.error
     down = PrometheusTool(f"http://127.0.0.1:{free_port()}", timeout_s=2.0)
     with pytest.raises(errors.ToolUnavailable, match="unreachable"):
         down.instant("up")
-    assert down.query_tool("up").error_type == "ToolUnavailable"
+    assert down.query("up").error_type == "ToolUnavailable"
     assert time.monotonic() - t0 < 2.0
     report = analyze([PrometheusSource(AnomalyDetector(down))], Scope(namespace=NS))
     assert report.sources == {"prometheus": "failed"} and "unreachable" in report.notes[0]

@@ -59,12 +59,18 @@ def pod_from_template(owner: Obj) -> Obj:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": copy.deepcopy(template.get("spec") or {})}
 
 
-def _deletion_order(pods: list[Obj]) -> list[Obj]:
-    """`controller.ActivePodsWithRanks`: the pods to delete first come first."""
+def _deletion_order(pods: list[Obj], related: Iterable[Obj] = ()) -> list[Obj]:
+    """`controller.ActivePodsWithRanks`: the pods to delete first come first.
+
+    A pod's rank is the number of active `related` pods on its node (`getPodsRankedByRelatedPodsOnSameNode`):
+    the pods of every ReplicaSet with the same controller - during a rollout, the new ReplicaSet's pods
+    count too, so an old pod sharing a node with new ones goes first and frees room where it is needed.
+    """
     per_node: dict[str, int] = {}
-    for p in pods:
-        node = (p.get("spec") or {}).get("nodeName") or ""
-        per_node[node] = per_node.get(node, 0) + 1
+    for p in related:
+        if is_active(p):
+            node = (p.get("spec") or {}).get("nodeName") or ""
+            per_node[node] = per_node.get(node, 0) + 1
 
     def key(p: Obj) -> tuple[Any, ...]:
         spec, status = p.get("spec") or {}, p.get("status") or {}
@@ -219,7 +225,8 @@ class ReplicaSetController(Controller):
                     return e.message
                 events.normal(rs, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}", component=COMPONENT)
         elif diff > 0:
-            for p in _deletion_order(active)[:min(diff, BURST_REPLICAS)]:
+            ranked = active if diff >= len(active) else _deletion_order(active, self._related_pods(rs))
+            for p in ranked[:min(diff, BURST_REPLICAS)]:
                 try:
                     self.ctx.store.delete(self.pod_rt, *obj_key(p))
                 except st.ApiError as e:
@@ -229,6 +236,22 @@ class ReplicaSetController(Controller):
                     continue
                 events.normal(rs, "SuccessfulDelete", f"Deleted pod: {p['metadata']['name']}", component=COMPONENT)
         return None
+
+    def _related_pods(self, rs: Obj) -> list[Obj]:
+        """`getIndirectlyRelatedPods`: the pods of every ReplicaSet with the same controller (none without one)."""
+        ref = controller_ref(rs)
+        if ref is None:
+            return []
+        out: list[Obj] = []
+        for k in self.rs_by_owner.get(ref.get("uid", "")):
+            sib = self.ctx.store.try_get(self.rs_rt, *k)
+            if sib is None:
+                continue
+            for pk in self.hub.get("", "pods", "owner", sib["metadata"]["uid"]):
+                p = self.ctx.store.try_get(self.pod_rt, *pk)
+                if p is not None:
+                    out.append(p)
+        return out
 
     def _scale_down_siblings(self, rs: Obj) -> None:
         """Before adding pods, remove the ones an older sibling (same Deployment) was just told to drop.

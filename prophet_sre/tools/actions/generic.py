@@ -119,7 +119,8 @@ class Recreate(base.PreparedAction):
         return self.kube.get(self.kind(), t.name, base.object_namespace(self.kind(), t.namespace) or None)
 
     def _dry_run(self, result: base.DryRunResult) -> None:
-        live, manifest = self._live(), self.manifest()
+        manifest = self.manifest()
+        live = self._live()
         base.send(self.kube, self._delete(), dry_run=True)
         probe = copy.deepcopy(manifest)
         probe["metadata"].pop("name")
@@ -131,7 +132,8 @@ class Recreate(base.PreparedAction):
         result.notes.append("the new manifest was validated under a generated name (the old object still exists)")
 
     def _execute(self, result: base.ExecutionResult) -> None:
-        live, manifest = self._live(), self.manifest()
+        manifest = self.manifest()
+        live = self._live()
         result.before = {"manifest": base.clean(live), "uid": o.text(o.dig(live, "metadata", "uid"))}
         base.send(self.kube, self._delete())
         title = f"{self.kind().kind} {self.action.target.name}"

@@ -177,11 +177,12 @@ class Quarantine(base.PreparedAction):
                 continue
             except errors.NotFound:
                 continue
-            title = f"{answer.get('kind') or policy['kind']} {self.namespace}/{req.op.name or self.policy_name()}"
             if req.op.resource == "pods":
                 touched.append(req.op.name)
+                title = f"Pod {self.namespace}/{req.op.name}"
             else:
                 policy["created" if req.method == "POST" else "deleted"] = True
+                title = f"{policy['kind']} {self.namespace}/{self.policy_name()}"
             result.changed[title] = "deleted" if req.method == "DELETE" else \
                 o.text(o.dig(answer, "metadata", "resourceVersion"))
         result.after = {"mode": mode, "pods": touched, "policy": policy}
