@@ -5,7 +5,7 @@ Everything that crosses a boundary is a pydantic v2 model defined here: `Resourc
 discriminated union: an LLM or a runbook can only ever produce one of these shapes), `Plan` a list of
 actions with verification checks, `Verdict` the safety critic's decision, `AuditRecord` one line of
 the hash-chained audit log. Behaviour (executing an action, computing its inverse against the live
-cluster) lives in `tools/actions.py`; this module is data only.
+cluster) lives in `tools/actions/`; this module is data only.
 """
 
 from __future__ import annotations

@@ -42,10 +42,6 @@ FLOW_BUDGET = 100.0
 """Sampled flows per sim second for tests that only read counters (see the module docstring)."""
 KUBECTL = Path(sys.executable).parent / "kubectl"
 
-__all__ = ["FLOW_BUDGET", "KUBECTL", "SPEED", "SUITE", "Kube", "Scrape", "Window", "histogram_quantile",
-           "past_the_faults", "scrape", "settle", "start_cluster", "table", "wait_for", "window"]
-
-
 # -- kubectl ------------------------------------------------------------------------------------------------
 @dataclass
 class Kube:

@@ -66,6 +66,7 @@ def test_fleet_cluster_degraded(fleet: tuple[SimFleet, Kube]) -> None:
     # the fault: CAPI reports aws unavailable, its workers are NotReady, its users get errors
     wait_for(lambda: mgmt("get", "cluster", "aws", "-o", AVAILABLE) == "False", timeout=40,
              what="Cluster aws Available=False")
+    assert sim.cluster_available() == {"aws": False, "gcp": True, "azure": True}
     clusters = {r["NAME"]: r for r in mgmt.rows("clusters")}
     assert {n: r["AVAILABLE"] for n, r in clusters.items()} == {"aws": "False", "gcp": "True", "azure": "True"}
     conditions = mgmt("get", "cluster", "aws", "-o", 'jsonpath={range .status.conditions[*]}{.type}={.status}: '

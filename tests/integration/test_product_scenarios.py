@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from product_support import (
@@ -47,10 +48,11 @@ from prophet_sre.sim.cluster import SimCluster
 pytestmark = pytest.mark.timeout(120)
 NS = "shop"
 FIVE_XX = re.compile(r"5..")
+Start = Callable[[str], tuple[SimCluster, Kube]]
 
 
 @pytest.fixture
-def scenario(tmp_path: Path) -> Iterator:
+def scenario(tmp_path: Path) -> Iterator[Start]:
     started: list[SimCluster] = []
 
     def start(name: str) -> tuple[SimCluster, Kube]:
@@ -65,9 +67,9 @@ def scenario(tmp_path: Path) -> Iterator:
 
 
 # -- backend-memory-leak ----------------------------------------------------------------------------------
-def _oom_killed_pod(k: Kube, image: str, exclude: set[str] = frozenset()) -> dict:  # type: ignore[assignment]
+def _oom_killed_pod(k: Kube, image: str, exclude: Collection[str] = ()) -> dict[str, Any]:
     """A backend pod running `image` whose container was OOMKilled (now or last time)."""
-    def find() -> dict | None:
+    def find() -> dict[str, Any] | None:
         for p in pods(k, NS, "app=backend"):
             if p["metadata"]["name"] in exclude:
                 continue
@@ -77,7 +79,7 @@ def _oom_killed_pod(k: Kube, image: str, exclude: set[str] = frozenset()) -> dic
     return wait_for(find, timeout=30, what=f"a {image} backend pod to be OOMKilled")
 
 
-def test_backend_memory_leak(scenario) -> None:  # type: ignore[no-untyped-def]
+def test_backend_memory_leak(scenario: Start) -> None:
     cluster, k = scenario("backend-memory-leak")
 
     # the fault: v2.3 pods are OOMKilled (256Mi limit, ~300Mi/min leak) and restart over and over
@@ -88,8 +90,10 @@ def test_backend_memory_leak(scenario) -> None:  # type: ignore[no-untyped-def]
     assert "Last State: Terminated Reason: OOMKilled Exit Code: 137" in text
     assert "Limits: memory: 256Mi" in text
     assert "Back-off restarting failed container backend in pod" in text
-    row = next(r for r in k.rows("pods", "-n", NS, "-l", "app=backend") if r["NAME"] == pod)
-    assert int(row["RESTARTS"].split()[0]) >= 1
+    crashing = wait_for(lambda: [r for r in k.rows("pods", "-n", NS, "-l", "app=backend")
+                                 if r["STATUS"] in ("OOMKilled", "CrashLoopBackOff")], timeout=30,
+                        what="`kubectl get pods` to show a backend in OOMKilled or CrashLoopBackOff")
+    assert all(r["READY"] == "0/1" and int(r["RESTARTS"].split()[0]) >= 1 for r in crashing), crashing
     # ... and the frontend, upstream, answers 5xx while the backends are down
     w = poll_window(cluster, 30, lambda w: w.rate("http_requests_total", service="frontend", code=FIVE_XX) > 2,
                     what="frontend 5xx from the crashing backend")
@@ -132,7 +136,7 @@ def _saturated(w: Window) -> bool:
         w.quantile(0.95, "http_request_duration_seconds", service="frontend") > 1.0
 
 
-def test_db_pool_exhaustion(scenario) -> None:  # type: ignore[no-untyped-def]
+def test_db_pool_exhaustion(scenario: Start) -> None:
     cluster, k = scenario("db-pool-exhaustion")
 
     # kubectl sees nothing wrong: every pod is Running and Ready, every Deployment available
@@ -211,7 +215,7 @@ def _a_new_node(k: Kube, name: str, ip: str, cidr: str) -> str:
     return json.dumps(node)
 
 
-def test_cascading_resource_exhaustion_needs_capacity(scenario) -> None:  # type: ignore[no-untyped-def]
+def test_cascading_resource_exhaustion_needs_capacity(scenario: Start) -> None:
     cluster, k = scenario("cascading-resource-exhaustion")
     _show_capacity_fault(k)
 
@@ -247,7 +251,7 @@ def test_cascading_resource_exhaustion_needs_capacity(scenario) -> None:  # type
     assert 3 < int(hpa["REPLICAS"]) <= 6
 
 
-def test_cascading_resource_exhaustion_scale_the_batch_down(scenario) -> None:  # type: ignore[no-untyped-def]
+def test_cascading_resource_exhaustion_scale_the_batch_down(scenario: Start) -> None:
     cluster, k = scenario("cascading-resource-exhaustion")
     _show_capacity_fault(k)
 

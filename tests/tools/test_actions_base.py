@@ -17,8 +17,9 @@ from prophet_sre.config import KubeSettings
 from prophet_sre.domain import ACTION_TYPES, ResourceRef, ScaleAction
 from prophet_sre.errors import Conflict, Forbidden, ToolError
 from prophet_sre.tools.actions import diff
-from prophet_sre.tools.actions.base import ActionSettings, DryRunResult, ExecutionResult
+from prophet_sre.tools.actions.base import ActionSettings
 from prophet_sre.tools.actions.prepare import IMPLEMENTATIONS
+from prophet_sre.tools.actions.results import DryRunResult, ExecutionResult
 from prophet_sre.tools.kube import FunctionTransport, KubeClient, RawResponse
 
 

@@ -81,10 +81,13 @@ def test_failover_shifts_the_traffic_shares(fleet: Fleet) -> None:
     p = prepare(action, fleet.clients)
     [req] = p.requests()
     assert req.content_type == "application/merge-patch+json" and req.body["metadata"]["resourceVersion"]
+    mgmt = fleet.clients.for_context("mgmt")
+    rv = mgmt.get("httproutes.gateway.networking.k8s.io", "global-shop", "fleet")["metadata"]["resourceVersion"]
     dry = p.dry_run()
     assert dry.ok, dry.error
     assert "spec.rules[0].backendRefs[shop-gcp].weight\n- 1\n+ 0" in dry.diff
     assert fleet.sim.traffic_shares() == {"aws": 0.5, "gcp": 0.5}
+    assert mgmt.get("httproutes.gateway.networking.k8s.io", "global-shop", "fleet")["metadata"]["resourceVersion"] == rv
     result = p.execute()
     assert result.ok, result.error
     assert fleet.sim.traffic_shares() == {"aws": 1.0, "gcp": 0.0}

@@ -69,11 +69,13 @@ def test_networkpolicy_fallback_and_why_it_is_weaker(world: aw.World) -> None:
     text = p.render()
     assert f"POST /apis/networking.k8s.io/v1/namespaces/{NS}/networkpolicies" in text
     assert "NetworkPolicies are additive allows" in text and "still applies" in text
+    versions = {p: kube.get("pods", p, NS)["metadata"]["resourceVersion"] for p in pods}
     dry = p.dry_run()
     assert dry.ok, dry.error
     assert f"+++ NetworkPolicy {NS}/{POLICY} (created)" in dry.diff
     assert f'metadata.labels["{LABEL}"]\n+ \'true\'' in dry.diff
     assert aw.gone(kube, "networkpolicies", POLICY, NS) and labelled(world) == []
+    assert {p: kube.get("pods", p, NS)["metadata"]["resourceVersion"] for p in pods} == versions
     result = p.execute()
     assert result.ok, result.error
     policy = kube.get("networkpolicies", POLICY, NS)["spec"]

@@ -70,7 +70,12 @@ def test_cordon_and_uncordon(world: aw.World) -> None:
     assert prepare(CordonAction(target=node_ref("worker-3")), kube).inverse(again.before) is None
     inverse = p.inverse(result.before)
     assert isinstance(inverse, UncordonAction)
-    assert prepare(inverse, kube).execute().ok and unschedulable(world, "worker-3") is False
+    undo = prepare(inverse, kube)
+    dry = undo.dry_run()
+    assert dry.ok and "@@ spec.unschedulable\n- true\n+ false" in dry.diff and unschedulable(world, "worker-3") is True
+    result = undo.execute()
+    assert result.ok and unschedulable(world, "worker-3") is False
+    assert undo.inverse(result.before) == CordonAction(target=node_ref("worker-3"), reason="undo uncordon")
 
 
 def test_drain_refuses_a_pod_without_controller(world: aw.World) -> None:
@@ -86,7 +91,9 @@ def test_drain_refuses_a_pod_without_controller(world: aw.World) -> None:
 def test_drain_moves_pods_and_stops_at_a_pdb(world: aw.World) -> None:
     kube = world.kube
     guarded, movers = nodes_of(world, "guarded"), nodes_of(world, "mover")
-    node = next(n for n in sorted(guarded) if n in movers and n != "worker-3")
+    candidates = [n for n in sorted(guarded) if n in movers and n != "worker-3"]
+    assert candidates, f"no node runs both a guarded and a mover pod: {guarded} {movers}"
+    node = candidates[0]
     on_node = movers[node]
     action = DrainAction(target=node_ref(node), timeout_s=2)
     p = prepare(action, kube)

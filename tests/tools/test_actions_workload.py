@@ -151,9 +151,10 @@ def test_delete_pod(world: aw.World) -> None:
     pod = aw.running_pods(kube, NS, "app=res")[0]["metadata"]["name"]
     p = prepare(DeletePodAction(target=ref(pod, "Pod"), grace_period_s=0), kube)
     assert '"gracePeriodSeconds":0' in p.render() and f"DELETE /api/v1/namespaces/{NS}/pods/{pod}" in p.render()
+    before_rv = rv(kube, pod, "pods")
     dry = p.dry_run()
     assert dry.ok and f"--- Pod {NS}/{pod} (deleted)" in dry.diff
-    assert kube.get("pods", pod, NS)["metadata"].get("deletionTimestamp") is None
+    assert rv(kube, pod, "pods") == before_rv and kube.get("pods", pod, NS)["metadata"].get("deletionTimestamp") is None
     result = p.execute()
     assert result.ok and result.changed == {f"Pod {NS}/{pod}": "deleted"}
     assert result.before["owner"].startswith("ReplicaSet/") or result.before["owner"].startswith("Deployment/")

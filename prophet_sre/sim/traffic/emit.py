@@ -78,6 +78,10 @@ def dropped_at_ingress(verdict: Any) -> bool:
 _NO_OUTCOME = Outcome(latency_s=0.01)
 
 
+MAX_FLOWS_PER_WALL_S = 2_000.0
+"""Flow samples one simulator may emit per wall second, whatever the clock speed."""
+
+
 class Emission:
     """Counters and flows of one tick (runs under the counters' lock)."""
 
@@ -113,7 +117,11 @@ class Emission:
         expected = sum(FLOWS_PER.get(p.kind, 0) * p.count for r in self.routes for p in r.parts)
         expected += sum(2 * lk.n if lk.allowed else lk.n for lk in lookups)
         expected += sum(2 * s.n if s.allowed else s.n for s in shots)
-        budget = self.m.max_flows_per_s * min(self.dt, 10.0)
+        # The sample budget is per sim second, but a fast clock turns that into many more flows per wall
+        # second than one event loop can produce; cap it at MAX_FLOWS_PER_WALL_S (counters stay exact).
+        speed = max(1.0, self.m.ctx.clock.speed)
+        per_sim_s = min(self.m.max_flows_per_s, MAX_FLOWS_PER_WALL_S / speed)
+        budget = per_sim_s * min(self.dt, 10.0)
         self.p = min(1.0, budget / expected) if expected else 1.0
         live_pools: set[tuple[str, str, str, str]] = set()
         for r in self.routes:

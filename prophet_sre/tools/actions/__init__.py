@@ -11,21 +11,15 @@ carries it out faithfully (kubectl's semantics wherever kubectl has the operatio
 through `tools.kube.KubeClient`, so failures are `prophet_sre.errors` classes; results of `dry_run()` and
 `execute()` carry them as `error_type` instead of raising. Never imports the simulator.
 
-Modules: `base` (results, requests, the shared write loop), `diff`, `workload` (restart, rollback,
+Modules: `base` (requests, the shared write loop), `results`, `diff`, `workload` (restart, rollback,
 set_resources, delete_pod), `scaling` (scale, adjust_hpa), `generic` (patch, recreate), `node`
 (cordon, uncordon), `drain`, `network` (quarantine), `fleet` (scale_nodes, failover), `escalate`,
 `prepare` (the variant table).
 """
 
-from prophet_sre.tools.actions.base import (
-    ActionSettings,
-    BlastRadius,
-    DryRunResult,
-    ExecutionResult,
-    PreparedAction,
-    Request,
-)
+from prophet_sre.tools.actions.base import ActionSettings, PreparedAction, Request
 from prophet_sre.tools.actions.prepare import blast_radius, prepare
+from prophet_sre.tools.actions.results import BlastRadius, DryRunResult, ExecutionResult
 
 __all__ = [
     "ActionSettings", "BlastRadius", "DryRunResult", "ExecutionResult", "PreparedAction", "Request",

@@ -10,9 +10,8 @@
   `reversibility()`);
 - `blast_radius()` counts what the action touches, for the safety critic.
 
-`dry_run()` and `execute()` never raise `prophet_sre.errors.ToolError`: like `ToolResult`, their results
-carry `error` and `error_type` (the class name) and `raise_for_error()` gives the same class back, because
-a half-done drain must still report which pods it evicted. Everything else here raises those classes.
+`dry_run()` and `execute()` never raise `prophet_sre.errors.ToolError`: their results (`results.py`)
+carry it as `error`/`error_type`. Everything else here raises those classes.
 
 `SingleWrite` covers the actions that are one write to one object (read, build the body, write, retry
 the whole loop on 409 Conflict).
@@ -20,11 +19,12 @@ the whole loop on 409 Conflict).
 
 from __future__ import annotations
 
+import copy
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, Field
@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field
 from prophet_sre import errors
 from prophet_sre.domain import Action
 from prophet_sre.tools.actions import diff
+from prophet_sre.tools.actions.results import BlastRadius, DryRunResult, ExecutionResult
 from prophet_sre.tools.kube import errors as kerr
 from prophet_sre.tools.kube import objects as o
 from prophet_sre.tools.kube.client import KubeClient
@@ -121,61 +122,9 @@ def send(kube: KubeClient, req: Request, *, dry_run: bool = False) -> Obj:
     return doc if isinstance(doc, dict) else {}
 
 
-# -- results ---------------------------------------------------------------------------------------------
-class _Outcome(BaseModel):
-    ok: bool = False
-    error: str = ""
-    error_type: str = ""
-    """Class name from `prophet_sre.errors` when `ok` is False because of an error."""
-    notes: list[str] = Field(default_factory=list)
-    """Things a reviewer should know that are not errors (skipped pods, a weaker guarantee)."""
-
-    def fail(self, exc: errors.ToolError) -> None:
-        self.ok, self.error, self.error_type = False, str(exc), type(exc).__name__
-
-    def raise_for_error(self) -> None:
-        """Re-raise a failure as its `prophet_sre.errors` class (ToolError when it had none)."""
-        if not self.ok:
-            cls = getattr(errors, self.error_type, errors.ToolError)
-            raise (cls if isinstance(cls, type) and issubclass(cls, errors.ToolError) else errors.ToolError)(
-                self.error or "action failed")
-
-
-class DryRunResult(_Outcome):
-    """The server's verdict on the action without persisting anything, and what would change."""
-
-    diff: str = ""
-
-
-class ExecutionResult(_Outcome):
-    """What an executed action changed. `before` is what `inverse()` needs, captured before any write."""
-
-    changed: dict[str, Any] = Field(default_factory=dict)
-    """Per object `"<resource> <ns>/<name>"`: the new resourceVersion (or "deleted"/"created"), plus
-    action-specific keys: `revision`, `evicted`, `blocked`, `skipped` ..."""
-    before: dict[str, Any] = Field(default_factory=dict)
-    after: dict[str, Any] = Field(default_factory=dict)
-
-
-class BlastRadius(BaseModel):
-    """What an action touches, for comparison with policy limits (`maxBlastRadius`)."""
-
-    pods: int = 0
-    """Pods replaced, deleted, evicted, created or isolated."""
-    replicas: int = 0
-    """Change in desired replicas (absolute), or the replicas a rollout replaces."""
-    nodes: int = 0
-    """Nodes cordoned, drained, added or removed."""
-    namespaces: list[str] = Field(default_factory=list)
-    detail: str = ""
-
-
 # -- the base class --------------------------------------------------------------------------------------
 class PreparedAction(ABC):
     """An `Action` bound to the client of the cluster it targets."""
-
-    verb: ClassVar[str] = ""
-    """Short present-tense description used in `render()` ("restart", "scale")."""
 
     def __init__(self, action: Action, kube: KubeClient, settings: ActionSettings | None = None) -> None:
         self.action = action
@@ -357,7 +306,7 @@ def clean(obj: Obj) -> Obj:
     meta = {k: v for k, v in o.mapping(obj.get("metadata")).items() if k not in VOLATILE_METADATA}
     if meta:
         out["metadata"] = meta
-    return orjson.loads(orjson.dumps(out))  # type: ignore[no-any-return]
+    return copy.deepcopy(out)
 
 
 def object_namespace(rk: ResourceKind, namespace: str) -> str:
@@ -400,7 +349,7 @@ def live_pods(pods: list[Obj]) -> list[Obj]:
 
 __all__ = [
     "FIELD_MANAGER", "JSON", "JSON_PATCH", "MERGE_PATCH", "POD_TEMPLATE_KINDS", "STRATEGIC_PATCH",
-    "ActionSettings", "BlastRadius", "DryRunResult", "ExecutionResult", "PreparedAction", "Request", "SingleWrite",
+    "ActionSettings", "PreparedAction", "Request", "SingleWrite",
     "Write", "clean", "live_pods", "object_namespace", "selector_string", "send", "workload_pods",
     "write_request",
 ]

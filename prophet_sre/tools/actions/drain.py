@@ -19,7 +19,7 @@ from typing import Any
 
 from prophet_sre import errors
 from prophet_sre.domain import DrainAction, UncordonAction
-from prophet_sre.tools.actions import base, diff
+from prophet_sre.tools.actions import base, diff, results
 from prophet_sre.tools.actions.base import Obj
 from prophet_sre.tools.actions.node import unschedulable_request
 from prophet_sre.tools.kube import errors as kerr
@@ -99,7 +99,7 @@ class Drain(base.PreparedAction):
             raise errors.ToolError(f"cannot drain node {o.name(plan.node)}: " + "; ".join(plan.refused))
         return plan
 
-    def _dry_run(self, result: base.DryRunResult) -> None:
+    def _dry_run(self, result: results.DryRunResult) -> None:
         plan = self._checked_plan()
         parts = []
         if o.dig(plan.node, "spec", "unschedulable") is not True:
@@ -115,7 +115,7 @@ class Drain(base.PreparedAction):
         result.notes += plan.skipped
         result.diff = diff.bound("\n".join(parts).splitlines(), self.settings.diff_max_lines) or "(no change)"
 
-    def _execute(self, result: base.ExecutionResult) -> None:
+    def _execute(self, result: results.ExecutionResult) -> None:
         plan = self._checked_plan()
         node = o.name(plan.node)
         was = o.dig(plan.node, "spec", "unschedulable") is True
@@ -197,9 +197,9 @@ class Drain(base.PreparedAction):
         return UncordonAction(target=self.action.target, risk=self.action.risk,
                               reason="undo drain: uncordon (evicted pods are not restored)")
 
-    def blast_radius(self) -> base.BlastRadius:
+    def blast_radius(self) -> results.BlastRadius:
         plan = self.plan()
-        return base.BlastRadius(pods=len(plan.evict), nodes=1,
+        return results.BlastRadius(pods=len(plan.evict), nodes=1,
                                 namespaces=sorted({o.namespace(p) for p in plan.evict}),
                                 detail=f"{len(plan.evict)} pods evicted, {len(plan.skipped)} skipped, "
                                        f"{len(plan.refused)} refusing the drain")

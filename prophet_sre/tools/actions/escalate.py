@@ -13,7 +13,7 @@ from typing import Any
 
 from prophet_sre import errors
 from prophet_sre.domain import EscalateAction
-from prophet_sre.tools.actions import base
+from prophet_sre.tools.actions import base, results
 from prophet_sre.tools.actions.base import Obj
 from prophet_sre.tools.kube import objects as o
 
@@ -65,11 +65,11 @@ class Escalate(base.PreparedAction):
     def requests(self) -> list[base.Request]:
         return [self.event({})] if self.settings.record_escalation_event else []
 
-    def _dry_run(self, result: base.DryRunResult) -> None:
+    def _dry_run(self, result: results.DryRunResult) -> None:
         result.diff = "(no change)"
         result.notes.append(self.message())
 
-    def _execute(self, result: base.ExecutionResult) -> None:
+    def _execute(self, result: results.ExecutionResult) -> None:
         result.changed["message"] = self.message()
         if not self.settings.record_escalation_event:
             return
@@ -83,8 +83,8 @@ class Escalate(base.PreparedAction):
     def inverse(self, before: dict[str, Any]) -> None:
         return None
 
-    def blast_radius(self) -> base.BlastRadius:
-        return base.BlastRadius(detail="no change to the cluster")
+    def blast_radius(self) -> results.BlastRadius:
+        return results.BlastRadius(detail="no change to the cluster")
 
 
 __all__ = ["REASON", "Escalate"]

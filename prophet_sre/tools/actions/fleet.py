@@ -20,7 +20,7 @@ from typing import Any
 
 from prophet_sre import errors
 from prophet_sre.domain import FailoverAction, ScaleNodesAction
-from prophet_sre.tools.actions import base
+from prophet_sre.tools.actions import base, results
 from prophet_sre.tools.actions.base import Obj
 from prophet_sre.tools.actions.scaling import Scale
 from prophet_sre.tools.kube import errors as kerr
@@ -77,9 +77,9 @@ class ScaleNodes(Scale):
     def reversibility(self) -> str:
         return "reversible: the previous replica count is set again (removed nodes come back as new machines)"
 
-    def blast_radius(self) -> base.BlastRadius:
+    def blast_radius(self) -> results.BlastRadius:
         d = self.delta()
-        return base.BlastRadius(nodes=d, namespaces=[self.namespace],
+        return results.BlastRadius(nodes=d, namespaces=[self.namespace],
                                 detail=f"{d} nodes added or removed in the workload cluster")
 
 
@@ -159,13 +159,13 @@ class Failover(base.SingleWrite):
         return FailoverAction(target=self.action.target, risk=self.action.risk, weights=prev,
                               reason="undo failover: previous weights")
 
-    def blast_radius(self) -> base.BlastRadius:
+    def blast_radius(self) -> results.BlastRadius:
         before = self.weights(self.read())
         after = {**before, **self.action.weights}
         share = {k: (before.get(k, 0) / (sum(before.values()) or 1), after[k] / (sum(after.values()) or 1))
                  for k in sorted(after)}
         detail = ", ".join(f"{k} {a:.0%}->{b:.0%}" for k, (a, b) in share.items())
-        return base.BlastRadius(namespaces=[self.namespace], detail=f"traffic shares {detail}")
+        return results.BlastRadius(namespaces=[self.namespace], detail=f"traffic shares {detail}")
 
 
 __all__ = ["HTTPROUTE", "MACHINE_DEPLOYMENT", "Failover", "ScaleNodes"]

@@ -19,12 +19,14 @@ import jsonpatch
 
 from prophet_sre import errors
 from prophet_sre.domain import PatchAction, RecreateAction
-from prophet_sre.tools.actions import base
+from prophet_sre.tools.actions import base, results
 from prophet_sre.tools.actions.base import Obj
 from prophet_sre.tools.kube import objects as o
+from prophet_sre.tools.kube.client import KubeClient
+from prophet_sre.tools.kube.kinds import ResourceKind
 
 
-def _pod_count(kube: Any, kind: str, namespace: str, name: str) -> int:
+def _pod_count(kube: KubeClient, kind: str, namespace: str, name: str) -> int:
     if kind == "Pod":
         return 1
     if kind not in base.POD_TEMPLATE_KINDS:
@@ -49,7 +51,7 @@ class Patch(base.SingleWrite):
     def build(self, live: Obj) -> base.Request | str:
         return self.request_for(self.action.patch, base.JSON_PATCH)
 
-    def _execute(self, result: base.ExecutionResult) -> None:
+    def _execute(self, result: results.ExecutionResult) -> None:
         super()._execute(result)
         if result.after.get("object") is not None:  # `before` is what inverse() gets: the undo goes there
             result.before["reverse_patch"] = reverse_patch(result.after["object"], result.before["object"])
@@ -61,12 +63,12 @@ class Patch(base.SingleWrite):
         return PatchAction(target=self.action.target, risk=self.action.risk, patch=ops,
                            reason="undo patch: reverse JSON Patch") if ops else None
 
-    def blast_radius(self) -> base.BlastRadius:
+    def blast_radius(self) -> results.BlastRadius:
         t = self.action.target
         touches_pods = t.kind == "Pod" or any(str(op.get("path", "")).startswith("/spec/template")
                                               for op in self.action.patch)
         pods = _pod_count(self.kube, t.kind, t.namespace, t.name) if touches_pods else 0
-        return base.BlastRadius(pods=pods, replicas=pods if t.kind != "Pod" else 0,
+        return results.BlastRadius(pods=pods, replicas=pods if t.kind != "Pod" else 0,
                                 namespaces=[t.namespace] if t.namespace else [],
                                 detail="pod template changed: pods roll" if pods and t.kind != "Pod" else "")
 
@@ -93,7 +95,7 @@ class Recreate(base.PreparedAction):
             meta["namespace"] = base.object_namespace(self.kind(), t.namespace)
         return m
 
-    def kind(self) -> Any:
+    def kind(self) -> ResourceKind:
         return self.kube.resolve(self.action.target.kind)
 
     def _delete(self) -> base.Request:
@@ -118,7 +120,7 @@ class Recreate(base.PreparedAction):
         t = self.action.target
         return self.kube.get(self.kind(), t.name, base.object_namespace(self.kind(), t.namespace) or None)
 
-    def _dry_run(self, result: base.DryRunResult) -> None:
+    def _dry_run(self, result: results.DryRunResult) -> None:
         manifest = self.manifest()
         live = self._live()
         base.send(self.kube, self._delete(), dry_run=True)
@@ -128,10 +130,11 @@ class Recreate(base.PreparedAction):
         created = base.send(self.kube, self._create(probe), dry_run=True)
         created.setdefault("metadata", {}).update(name=self.action.target.name)
         created["metadata"].pop("generateName", None)
-        result.diff = self.diff(f"{self.kind().kind} {self.action.target.name} (recreated)", live, created)
+        t = self.action.target
+        result.diff = self.diff(f"{self.kind().kind} {t.namespace + '/' if t.namespace else ''}{t.name}", live, created)
         result.notes.append("the new manifest was validated under a generated name (the old object still exists)")
 
-    def _execute(self, result: base.ExecutionResult) -> None:
+    def _execute(self, result: results.ExecutionResult) -> None:
         manifest = self.manifest()
         live = self._live()
         result.before = {"manifest": base.clean(live), "uid": o.text(o.dig(live, "metadata", "uid"))}
@@ -164,10 +167,10 @@ class Recreate(base.PreparedAction):
         return RecreateAction(target=self.action.target, risk=self.action.risk, manifest=manifest,
                               reason="undo recreate: the previous manifest")
 
-    def blast_radius(self) -> base.BlastRadius:
+    def blast_radius(self) -> results.BlastRadius:
         t = self.action.target
         pods = _pod_count(self.kube, t.kind, t.namespace, t.name)
-        return base.BlastRadius(pods=pods, namespaces=[t.namespace] if t.namespace else [],
+        return results.BlastRadius(pods=pods, namespaces=[t.namespace] if t.namespace else [],
                                 detail=f"{t.kind} deleted and created again")
 
 

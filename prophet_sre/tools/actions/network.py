@@ -21,7 +21,7 @@ from typing import Any
 
 from prophet_sre import errors
 from prophet_sre.domain import QuarantineAction
-from prophet_sre.tools.actions import base, diff
+from prophet_sre.tools.actions import base, diff, results
 from prophet_sre.tools.actions.base import Obj
 from prophet_sre.tools.kube import errors as kerr
 from prophet_sre.tools.kube import objects as o
@@ -132,7 +132,7 @@ class Quarantine(base.PreparedAction):
                 out.append(o.name(np))
         return out
 
-    def _dry_run(self, result: base.DryRunResult) -> None:
+    def _dry_run(self, result: results.DryRunResult) -> None:
         mode, pods = self.mode(), self.pods()
         parts = []
         for req in self.requests():
@@ -160,7 +160,7 @@ class Quarantine(base.PreparedAction):
             if leaks:
                 notes.append(f"these NetworkPolicies still allow traffic to or from the pods: {', '.join(leaks)}")
 
-    def _execute(self, result: base.ExecutionResult) -> None:
+    def _execute(self, result: results.ExecutionResult) -> None:
         mode, pods = self.mode(), self.pods()
         if not pods:
             raise errors.NotFound(f"no running pods of {self.action.target} to "
@@ -198,9 +198,9 @@ class Quarantine(base.PreparedAction):
                                 mode=mode if mode in ("cilium", "networkpolicy") else "auto",
                                 reason=f"undo {'release' if a.release else 'quarantine'}")
 
-    def blast_radius(self) -> base.BlastRadius:
+    def blast_radius(self) -> results.BlastRadius:
         n = len(self.pods())
-        return base.BlastRadius(pods=n, namespaces=[self.namespace],
+        return results.BlastRadius(pods=n, namespaces=[self.namespace],
                                 detail=f"{n} pods {'released' if self.action.release else 'isolated'}")
 
 

@@ -5,15 +5,17 @@ Drain, which cordons and then evicts, is in `drain.py`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from prophet_sre.domain import CordonAction, UncordonAction
-from prophet_sre.tools.actions import base
+from prophet_sre.tools.actions import base, results
 from prophet_sre.tools.actions.base import Obj
 from prophet_sre.tools.kube import objects as o
+from prophet_sre.tools.kube.client import KubeClient
+from prophet_sre.tools.kube.kinds import ResourceKind
 
 
-def unschedulable_request(kube: Any, node: str, value: bool) -> base.Request:
+def unschedulable_request(kube: KubeClient, node: str, value: bool) -> base.Request:
     return base.write_request("PATCH", kube.resolve("nodes"), "", node, body={"spec": {"unschedulable": value}},
                               content_type=base.MERGE_PATCH)
 
@@ -21,9 +23,9 @@ def unschedulable_request(kube: Any, node: str, value: bool) -> base.Request:
 class _Schedulability(base.SingleWrite):
     """Set `spec.unschedulable` to `desired`; a node already in that state is left alone."""
 
-    desired: bool = True
+    desired: ClassVar[bool] = True
 
-    def kind(self) -> Any:
+    def kind(self) -> ResourceKind:
         return self.kube.resolve("nodes")
 
     def build(self, live: Obj) -> base.Request | str:
@@ -43,8 +45,8 @@ class _Schedulability(base.SingleWrite):
     def reversibility(self) -> str:
         return f"reversible: {'uncordon' if self.desired else 'cordon'}"
 
-    def blast_radius(self) -> base.BlastRadius:
-        return base.BlastRadius(nodes=1, detail="no pod is moved; only new scheduling is affected")
+    def blast_radius(self) -> results.BlastRadius:
+        return results.BlastRadius(nodes=1, detail="no pod is moved; only new scheduling is affected")
 
     @property
     def namespace(self) -> str:

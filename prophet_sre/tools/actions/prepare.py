@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from prophet_sre.domain import Action
 from prophet_sre.tools.actions import drain, escalate, fleet, generic, network, node, scaling, workload
-from prophet_sre.tools.actions.base import ActionSettings, BlastRadius, PreparedAction
+from prophet_sre.tools.actions.base import ActionSettings, PreparedAction
+from prophet_sre.tools.actions.results import BlastRadius
 from prophet_sre.tools.kube.client import KubeClient, KubeClients
 
 IMPLEMENTATIONS: dict[str, type[PreparedAction]] = {

@@ -12,9 +12,10 @@ from typing import Any
 
 from prophet_sre import errors
 from prophet_sre.domain import AdjustHPAAction, PatchAction, ScaleAction, ScaleNodesAction
-from prophet_sre.tools.actions import base
+from prophet_sre.tools.actions import base, results
 from prophet_sre.tools.actions.base import Obj
 from prophet_sre.tools.kube import objects as o
+from prophet_sre.tools.kube.kinds import BUILTIN, ResourceKind
 
 
 class Scale(base.SingleWrite):
@@ -49,13 +50,14 @@ class Scale(base.SingleWrite):
     def delta(self) -> int:
         return abs(self.action.replicas - o.num(o.dig(self.read(), "spec", "replicas")))
 
-    def blast_radius(self) -> base.BlastRadius:
+    def blast_radius(self) -> results.BlastRadius:
         d = self.delta()
-        return base.BlastRadius(pods=d, replicas=d, namespaces=[self.namespace],
+        return results.BlastRadius(pods=d, replicas=d, namespaces=[self.namespace],
                                 detail=f"{d} pods created or removed")
 
 
 CPU = "cpu"
+HPA_V2 = BUILTIN["horizontalpodautoscalers"]
 
 
 def _cpu_target(metrics: list[Obj]) -> int | None:
@@ -79,8 +81,8 @@ class AdjustHPA(base.SingleWrite):
     _hpa_name = ""
     """The HPA's name once read (the target may be the workload it scales)."""
 
-    def kind(self) -> Any:
-        return self.kube.resolve("horizontalpodautoscalers.autoscaling")
+    def kind(self) -> ResourceKind:
+        return HPA_V2  # not discovery's preferred version: min/max/metrics are autoscaling/v2's shape
 
     def read(self) -> Obj:
         t = self.action.target
@@ -139,6 +141,8 @@ class AdjustHPA(base.SingleWrite):
 
     def inverse(self, before: dict[str, Any]) -> AdjustHPAAction | PatchAction | None:
         a = self.action
+        if not {"hpa", "minReplicas", "maxReplicas"} <= set(before):
+            return None  # not a snapshot of this action
         if a.target_cpu_percent is not None and before.get("targetCPU") is None:
             # the CPU target did not exist: only a replace of the metrics list takes it away again
             ops = [{"op": "replace", "path": "/spec/metrics", "value": before.get("metrics") or []},
@@ -148,19 +152,19 @@ class AdjustHPA(base.SingleWrite):
             return PatchAction(target=target, risk=a.risk, patch=ops, reason="undo adjust_hpa")
         prev = {"min_replicas": before["minReplicas"] if a.min_replicas is not None else None,
                 "max_replicas": before["maxReplicas"] if a.max_replicas is not None else None,
-                "target_cpu_percent": before["targetCPU"] if a.target_cpu_percent is not None else None}
+                "target_cpu_percent": before.get("targetCPU") if a.target_cpu_percent is not None else None}
         if all(v is None or v == getattr(a, k) for k, v in prev.items()):
             return None  # nothing was changed
         return AdjustHPAAction(target=a.target, risk=a.risk, reason="undo adjust_hpa: previous values", **prev)
 
-    def blast_radius(self) -> base.BlastRadius:
+    def blast_radius(self) -> results.BlastRadius:
         """Replicas the new bounds force at once (current outside [min, max]); the target's effect is later."""
         hpa, a = self.read(), self.action
         current = o.num(o.dig(hpa, "status", "currentReplicas"))
         lo = a.min_replicas if a.min_replicas is not None else o.num(o.dig(hpa, "spec", "minReplicas"), 1)
         hi = a.max_replicas if a.max_replicas is not None else o.num(o.dig(hpa, "spec", "maxReplicas"))
         forced = max(lo - current, 0) + max(current - hi, 0)
-        return base.BlastRadius(pods=forced, replicas=forced, namespaces=[self.namespace],
+        return results.BlastRadius(pods=forced, replicas=forced, namespaces=[self.namespace],
                                 detail=f"{current} replicas now; bounds [{lo}, {hi}]")
 
 

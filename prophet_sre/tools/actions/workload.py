@@ -19,7 +19,7 @@ from prophet_sre.domain import (
     RollbackAction,
     SetResourcesAction,
 )
-from prophet_sre.tools.actions import base
+from prophet_sre.tools.actions import base, results
 from prophet_sre.tools.actions.base import Obj
 from prophet_sre.tools.kube import objects as o
 
@@ -37,12 +37,12 @@ ROLLBACK_KEPT_ANNOTATIONS = frozenset({
 class _Rollout(base.SingleWrite):
     """Shared by actions whose effect is a rollout of every pod of a workload."""
 
-    def blast_radius(self) -> base.BlastRadius:
+    def blast_radius(self) -> results.BlastRadius:
         t = self.action.target
         obj, pods = base.workload_pods(self.kube, t.kind, t.namespace, t.name)
         n = len(base.live_pods(pods))
         replicas = o.num(o.dig(obj, "spec", "replicas"), 1) if t.kind != "DaemonSet" else n
-        return base.BlastRadius(pods=n, replicas=replicas, namespaces=[t.namespace],
+        return results.BlastRadius(pods=n, replicas=replicas, namespaces=[t.namespace],
                                 detail=f"every pod of {t.kind} {t.name} is replaced by a rolling update")
 
 
@@ -133,7 +133,7 @@ class Rollback(_Rollout):
                 "images": [o.text(c.get("image")) for c in o.pod_containers({"spec": o.dig(obj, "spec", "template",
                                                                                               "spec")})]}
 
-    def settle(self, write: base.Write, result: base.ExecutionResult) -> None:
+    def settle(self, write: base.Write, result: results.ExecutionResult) -> None:
         """Wait (bounded) for the controller to number the new revision, and report it."""
         old = result.before.get("revision")
         t = self.action.target
@@ -244,14 +244,14 @@ class DeletePod(base.PreparedAction):
     def requests(self) -> list[base.Request]:
         return [self._request()]
 
-    def _dry_run(self, result: base.DryRunResult) -> None:
+    def _dry_run(self, result: results.DryRunResult) -> None:
         pod = self.kube.get("pods", self.action.target.name, self.namespace)
         base.send(self.kube, self._request(), dry_run=True)
         result.diff = self.diff(f"Pod {self.namespace}/{o.name(pod)}", pod, None)
         if not o.owners(pod):
             result.notes.append("the pod has no owner: nothing will recreate it")
 
-    def _execute(self, result: base.ExecutionResult) -> None:
+    def _execute(self, result: results.ExecutionResult) -> None:
         pod = self.kube.get("pods", self.action.target.name, self.namespace)
         kind, owner = o.workload_of(pod)
         result.before = {"pod": o.name(pod), "uid": o.text(o.dig(pod, "metadata", "uid")),
@@ -260,8 +260,8 @@ class DeletePod(base.PreparedAction):
         base.send(self.kube, self._request())
         result.changed[f"Pod {self.namespace}/{o.name(pod)}"] = "deleted"
 
-    def blast_radius(self) -> base.BlastRadius:
-        return base.BlastRadius(pods=1, namespaces=[self.namespace], detail="one pod deleted")
+    def blast_radius(self) -> results.BlastRadius:
+        return results.BlastRadius(pods=1, namespaces=[self.namespace], detail="one pod deleted")
 
 
 __all__ = ["DeletePod", "POD_TEMPLATE_HASH", "REVISION", "RESTARTED_AT", "Restart", "Rollback", "SetResources"]
