@@ -3,7 +3,7 @@
 Role: build clients from kubeconfig contexts or in-cluster config (`KubeClient`, `KubeClients`), send
 typed requests (no shell, every call with a timeout) and translate every failure into
 `prophet_sre.errors` in one place (`errors.py`); on top, the bounded read tools (`KubeReads`).
-Limits: reads only - writes live in `tools/actions.py`; objects are raw JSON dicts, read through the
+Limits: reads only - writes live in `tools/actions/`; objects are raw JSON dicts, read through the
 safe accessors of `objects.py`; nothing here knows about the simulator.
 """
 
