@@ -12,6 +12,7 @@ kube-controller-manager.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import heapq
 import itertools
@@ -52,7 +53,7 @@ class ControllerContext:
         return rt
 
 
-class Controller:
+class Controller(abc.ABC):
     """Base class. Subclasses set `name` and `watches`, and implement `reconcile`."""
 
     name: str = "controller"
@@ -71,15 +72,15 @@ class Controller:
         m = ev.obj.get("metadata", {})
         return [(m.get("namespace", "") or "", m.get("name", ""))]
 
+    @abc.abstractmethod
     def reconcile(self, key: Hashable) -> float | None:
         """Bring `key` towards its desired state. Return sim seconds to look again, or None."""
-        raise NotImplementedError
 
     def resync(self) -> Iterable[Hashable]:
         """Keys to reconcile on a periodic resync."""
         return ()
 
-    def start(self) -> None:
+    def start(self) -> None:  # noqa: B027 - an optional hook; most controllers need no start-up work
         """Called once when the manager starts (before any event)."""
 
     # -- helpers ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ per-node phase) but stamped with the time it happened, as `finishedAt` is on a r
 
 from __future__ import annotations
 
+import abc
 import math
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ RELIST_S = 1.0
 DEFAULT_GRACE_S = 30.0
 
 
-class RunningContainers:
+class RunningContainers(abc.ABC):
     """Mixin for `KubeletController`: everything that happens to a container between start and exit."""
 
     ctx: ControllerContext
@@ -38,18 +39,22 @@ class RunningContainers:
     runtime: ContainerRuntime
 
     # provided by the kubelet
+    @abc.abstractmethod
     def _event(self, pod: Obj, run: PodRun, c: ContainerRun, reason: str, msg: str, warning: bool = False) -> None:
-        raise NotImplementedError
+        """Provided by the kubelet."""
 
+    @abc.abstractmethod
     def _dt(self, at_s: float) -> datetime:
-        raise NotImplementedError
+        """Provided by the kubelet."""
 
+    @abc.abstractmethod
     def _spec_of(self, pod: Obj, c: ContainerRun) -> Obj:
-        raise NotImplementedError
+        """Provided by the kubelet."""
 
+    @abc.abstractmethod
     def _exited(self, pod: Obj, run: PodRun, c: ContainerRun, at: float, code: int, reason: str, msg: str,
                 finished_s: float | None = None) -> None:
-        raise NotImplementedError
+        """Provided by the kubelet."""
 
     # -- scheduling ------------------------------------------------------------------------------------------
     def _relist(self, node: str, t: float) -> float:

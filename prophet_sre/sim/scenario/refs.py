@@ -11,6 +11,7 @@ Parsing is purely syntactic; whether the named object exists is `references.py`'
 
 from __future__ import annotations
 
+import abc
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -49,12 +50,13 @@ def _check_name(what: str, value: str, text: str, pattern: re.Pattern[str] = NAM
         raise ValueError(f"{what} {value!r} in {text!r} is not a valid Kubernetes name")
 
 
-class _StrValue:
+class _StrValue(abc.ABC):
     """Mixin: accepted by pydantic from a string (or an instance), serialised back with `str()`."""
 
     @classmethod
-    def parse(cls, text: str) -> Any:  # pragma: no cover - every subclass overrides it
-        raise NotImplementedError
+    @abc.abstractmethod
+    def parse(cls, text: str) -> Any:
+        """Build the value from its string form (every subclass defines it)."""
 
     @classmethod
     def _validate(cls, value: Any) -> Any:

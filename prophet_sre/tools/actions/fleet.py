@@ -23,6 +23,7 @@ from prophet_sre.domain import FailoverAction, ScaleNodesAction
 from prophet_sre.tools.actions import base, results
 from prophet_sre.tools.actions.base import Obj
 from prophet_sre.tools.actions.scaling import Scale
+from prophet_sre.tools.capi import traffic as capi_traffic
 from prophet_sre.tools.kube import errors as kerr
 from prophet_sre.tools.kube import objects as o
 from prophet_sre.tools.kube.kinds import ResourceKind
@@ -30,7 +31,7 @@ from prophet_sre.tools.kube.kinds import ResourceKind
 MACHINE_DEPLOYMENT = ResourceKind("cluster.x-k8s.io", "v1beta2", "machinedeployments", "MachineDeployment", True,
                                   ("md",))
 HTTPROUTE = ResourceKind("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", True)
-CLUSTER_KEYS = ("prophet.io/cluster", "cluster.x-k8s.io/cluster-name")
+CLUSTER_KEYS = capi_traffic.CLUSTER_KEYS
 CLUSTER_NAME_LABEL = "cluster.x-k8s.io/cluster-name"
 
 
@@ -97,19 +98,8 @@ class Failover(base.SingleWrite):
         return "reversible: the previous weights are set again"
 
     def cluster_of(self, backend: Obj, route_ns: str, known: set[str]) -> str | None:
-        """The cluster a backendRef belongs to (module docstring), or None."""
-        name = o.text(backend.get("name"))
-        group, kind = o.text(backend.get("group")), o.text(backend.get("kind"), "Service") or "Service"
-        try:
-            rk = self.kube.resolve(f"{kind}.{group}" if group else kind)
-            obj = self.kube.get(rk, name, o.text(backend.get("namespace")) or route_ns)
-        except errors.ToolError:
-            obj = {}
-        for key in CLUSTER_KEYS:
-            found = o.labels(obj).get(key) or o.annotations(obj).get(key)
-            if found:
-                return found
-        return next((c for c in sorted(known, key=len, reverse=True) if name.endswith(f"-{c}")), None)
+        """The cluster a backendRef belongs to (the one mapping, shared with the fleet inventory), or None."""
+        return capi_traffic.backend_cluster(backend, route_ns, sorted(known), capi_traffic.kube_lookup(self.kube))
 
     def mapping(self, route: Obj) -> list[tuple[int, int, str]]:
         """(rule index, backendRef index, cluster) for every backendRef that belongs to a cluster."""

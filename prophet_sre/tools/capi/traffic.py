@@ -45,6 +45,15 @@ def kube_lookup(kube: KubeClient) -> Lookup:
     return lookup
 
 
+def backend_cluster(ref: dict[str, Any], route_ns: str, clusters: Sequence[str],
+                    lookup: Lookup | None = None) -> str | None:
+    """The cluster one backendRef belongs to (rules 1 and 2 of the module docstring), or None."""
+    target = lookup(ref, route_ns) if lookup else {}
+    labelled = next((v for k in CLUSTER_KEYS
+                     if (v := objects.labels(target).get(k) or objects.annotations(target).get(k))), None)
+    return labelled or cluster_of_backend(objects.text(ref.get("name")), clusters)
+
+
 def split(route: dict[str, Any], clusters: Sequence[str], lookup: Lookup | None = None) -> TrafficSplit:
     """The per-cluster weights of one HTTPRoute (see the module docstring for the mapping)."""
     ns = objects.namespace(route)
@@ -53,10 +62,7 @@ def split(route: dict[str, Any], clusters: Sequence[str], lookup: Lookup | None 
     for rule in objects.items(objects.dig(route, "spec", "rules")):
         for ref in objects.items(rule.get("backendRefs")):
             name = objects.text(ref.get("name"))
-            target = lookup(ref, ns) if lookup else {}
-            labelled = next((v for k in CLUSTER_KEYS
-                             if (v := objects.labels(target).get(k) or objects.annotations(target).get(k))), None)
-            cluster = labelled or cluster_of_backend(name, clusters)
+            cluster = backend_cluster(ref, ns, clusters, lookup)
             if cluster is None:
                 unmapped += [name] if name not in unmapped else []
             elif cluster not in weights:
