@@ -186,7 +186,6 @@ class Store:
                 e = entries[k]
                 if match is None or match(e.obj):
                     if limit and len(out) >= limit:
-                        token = encode_continue(rv, keys[i - 1] if i else k)
                         last = out[-1].obj["metadata"]
                         token = encode_continue(rv, (last.get("namespace", "") or "", last["name"]))
                         remaining = self._count_rest(keys, entries, i, namespace, match)
@@ -365,9 +364,8 @@ class Store:
             finalizers = list(meta.get("finalizers") or [])
             if propagation is None:
                 propagation = "Background"
-                if rt.kind in ("ReplicationController",) and not rt.group:
-                    propagation = "Background"
-            if propagation == "Foreground" and "foregroundDeletion" not in finalizers and _has_dependents_hint(old):
+            # Foreground always adds the finalizer; the GC removes it once no blocking dependents remain.
+            if propagation == "Foreground" and "foregroundDeletion" not in finalizers:
                 finalizers.append("foregroundDeletion")
             if propagation == "Orphan" and "orphan" not in finalizers:
                 finalizers.append("orphan")
@@ -522,8 +520,3 @@ def _namespace_finalizers(rt: ResourceType, obj: dict[str, Any]) -> bool:
 
 def _pod_is_active(pod: dict[str, Any]) -> bool:
     return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
-
-
-def _has_dependents_hint(obj: dict[str, Any]) -> bool:
-    """Foreground deletion always adds the finalizer; the GC removes it when no dependents remain."""
-    return True

@@ -272,3 +272,39 @@ def prune_zero(status: dict[str, Any], keep: tuple[str, ...] = ()) -> dict[str, 
     """Drop zero-valued ints like Go's `omitempty` does on the wire."""
     return {k: v for k, v in status.items() if k in keep or not (isinstance(v, int) and v == 0 and
                                                                    not isinstance(v, bool))}
+
+
+def node_selector_expression_matches(expr: dict[str, Any], value: str | None) -> bool:
+    """One NodeSelectorRequirement against a label (or field) value: In, NotIn, Exists, DoesNotExist, Gt, Lt."""
+    op, values = expr.get("operator"), expr.get("values") or []
+    if op == "In":
+        return value is not None and value in values
+    if op == "NotIn":
+        return value is None or value not in values
+    if op == "Exists":
+        return value is not None
+    if op == "DoesNotExist":
+        return value is None
+    if op in ("Gt", "Lt"):
+        try:
+            v, ref = int(value or ""), int(values[0])
+        except (ValueError, IndexError):
+            return False
+        return v > ref if op == "Gt" else v < ref
+    return False
+
+
+def node_selector_terms_match(terms: list[dict[str, Any]], node: dict[str, Any]) -> bool:
+    """A v1.NodeSelector's terms against a node: terms ORed, expressions within a term ANDed; an empty
+    term matches nothing (used by required node affinity and by a PersistentVolume's node affinity)."""
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    name = (node.get("metadata") or {}).get("name")
+    for term in terms:
+        exprs, fields = term.get("matchExpressions") or [], term.get("matchFields") or []
+        if not exprs and not fields:
+            continue
+        if all(node_selector_expression_matches(e, labels.get(e.get("key", ""))) for e in exprs) and all(
+                node_selector_expression_matches(f, name if f.get("key") == "metadata.name" else None)
+                for f in fields):
+            return True
+    return False

@@ -22,6 +22,7 @@ from prophet_sre.sim.controllers.common import (
     get_condition,
     is_deleting,
     is_terminal,
+    node_selector_terms_match,
     obj_key,
     parse_quantity,
     pod_requests,
@@ -69,25 +70,6 @@ def node_taints(node: Obj) -> list[Obj]:
     return taints
 
 
-def _match_expr(expr: Obj, value: str | None) -> bool:
-    op, values = expr.get("operator"), expr.get("values") or []
-    if op == "In":
-        return value is not None and value in values
-    if op == "NotIn":
-        return value is None or value not in values
-    if op == "Exists":
-        return value is not None
-    if op == "DoesNotExist":
-        return value is None
-    if op in ("Gt", "Lt"):
-        try:
-            v, ref = int(value or ""), int(values[0])
-        except (ValueError, IndexError):
-            return False
-        return v > ref if op == "Gt" else v < ref
-    return False
-
-
 def node_matches_affinity(pod: Obj, node: Obj) -> bool:
     """nodeSelector AND required node affinity (terms ORed, expressions ANDed)."""
     spec = pod.get("spec") or {}
@@ -99,15 +81,7 @@ def node_matches_affinity(pod: Obj, node: Obj) -> bool:
            .get("requiredDuringSchedulingIgnoredDuringExecution"))
     if not req:
         return True
-    name = node["metadata"]["name"]
-    for term in req.get("nodeSelectorTerms") or ():
-        exprs, fields = term.get("matchExpressions") or [], term.get("matchFields") or []
-        if not exprs and not fields:
-            continue
-        if all(_match_expr(e, labels.get(e.get("key", ""))) for e in exprs) and all(
-                _match_expr(f, name if f.get("key") == "metadata.name" else None) for f in fields):
-            return True
-    return False
+    return node_selector_terms_match(req.get("nodeSelectorTerms") or [], node)
 
 
 _UNSCHEDULABLE_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}

@@ -19,7 +19,7 @@ from typing import Any
 
 from prophet_sre.sim import status as st
 from prophet_sre.sim.controllers.base import ControllerContext
-from prophet_sre.sim.controllers.common import parse_quantity
+from prophet_sre.sim.controllers.common import node_selector_terms_match, parse_quantity
 from prophet_sre.sim.registry import Registry, ResourceType
 from prophet_sre.sim.store import Store
 
@@ -54,31 +54,13 @@ def delayed_binding(sc: Obj | None) -> bool:
     return sc is not None and sc.get("volumeBindingMode") == "WaitForFirstConsumer"
 
 
-def _expr_matches(expr: Obj, value: str | None) -> bool:
-    op, values = expr.get("operator"), expr.get("values") or []
-    if op == "In":
-        return value is not None and value in values
-    if op == "NotIn":
-        return value is None or value not in values
-    if op == "Exists":
-        return value is not None
-    if op == "DoesNotExist":
-        return value is None
-    return False
-
-
 def pv_fits_node(pv: Obj, node: Obj) -> bool:
     """A volume's `spec.nodeAffinity.required` against a node (terms ORed, expressions ANDed)."""
     req = (((pv.get("spec") or {}).get("nodeAffinity") or {}).get("required") or {})
     terms = req.get("nodeSelectorTerms") or []
     if not terms:
         return True
-    labels = node["metadata"].get("labels") or {}
-    name = node["metadata"]["name"]
-    return any(all(_expr_matches(e, labels.get(e.get("key", ""))) for e in t.get("matchExpressions") or ())
-               and all(_expr_matches(f, name if f.get("key") == "metadata.name" else None)
-                       for f in t.get("matchFields") or ())
-               for t in terms)
+    return node_selector_terms_match(terms, node)
 
 
 @dataclass
