@@ -310,6 +310,24 @@ class KubeClients:
                 self._clients[name] = self._factory(name)
             return self._clients[name]
 
+    def for_cluster(self, name: str = "") -> KubeClient:
+        """The client for `ResourceRef.cluster == name`: "" is the default context; any other name must be a
+        context of the kubeconfig (a fleet's `mgmt`, `aws` ...). Never falls back to another cluster: acting
+        on the wrong cluster is worse than not acting."""
+        if not name:
+            return self.for_context(None)
+        default = self.for_context(None)
+        if default.cluster == name:
+            return default
+        try:
+            known = self.contexts()
+        except ConfigError:
+            known = []
+        if name not in known:
+            raise NotFound(f"no kubeconfig context for cluster {name!r} (contexts: {', '.join(known) or 'none'}); "
+                           "add one, or name the object without a cluster prefix")
+        return self.for_context(name)
+
     def contexts(self) -> list[str]:
         """Context names in the kubeconfig (empty when running with in-cluster config only)."""
         from kubernetes import config as kconfig
