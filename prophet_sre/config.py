@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from prophet_sre.errors import ConfigError
+from prophet_sre.policy.spec import LLMSpec
 
 
 class SimSettings(BaseModel):
@@ -101,6 +102,47 @@ class HubbleSettings(BaseModel):
     timeout_s: float = Field(default=5.0, gt=0)
 
 
+class KnowledgeSettings(BaseModel):
+    """Where runbooks and past incidents are stored and how they are embedded."""
+
+    chroma_url: str | None = None
+    """A Chroma server (`http://host:8000`, env `PROPHET_CHROMA_URL`). None: an embedded Chroma under
+    `<data_dir>/chroma`, which needs no server and is what a laptop or a single operator replica wants."""
+    collection_prefix: str = Field(default="prophet", min_length=1, max_length=40, pattern=r"^[a-zA-Z0-9][-a-zA-Z0-9_]*$")
+    """Collections are `<prefix>-runbooks-<embedder>` and `<prefix>-incidents-<embedder>`: one Chroma can
+    serve several installations, and vectors of different embedders never share a collection."""
+    ollama_url: str | None = None
+    """An Ollama endpoint (`http://127.0.0.1:11434`) to embed with instead of the bundled WordLlama."""
+    ollama_model: str = "nomic-embed-text"
+    """Ollama embedding model (`ollama pull nomic-embed-text`)."""
+    ollama_timeout_s: float = Field(default=10.0, gt=0)
+    """Per embedding request, in seconds; a slow or absent Ollama falls back to WordLlama, loudly."""
+    index_builtin: bool = True
+    """Index the runbooks Prophet ships on first use (only files whose content changed are re-embedded)."""
+    candidates: int = Field(default=20, ge=1, le=500)
+    """How many hits each retriever (vector, BM25, symptoms) contributes before fusion."""
+    rrf_k: int = Field(default=60, ge=1)
+    """Reciprocal rank fusion constant (60, as in the paper that introduced it): larger flattens ranks."""
+    memory_min_similarity: float = Field(default=0.55, ge=0.0, le=1.0)
+    """A past incident below this cosine similarity to the new one gives no hints: it is not 'similar'."""
+
+
+class AgentSettings(BaseModel):
+    """How the remediation graph behaves around its agents (prophet_sre/graphs)."""
+
+    verify_deadline_s: float = Field(default=180.0, gt=0, le=3600)
+    """How long, on the cluster's clock, a fix has to make its verification checks pass before the
+    executor calls it a regression and rolls back. Three minutes covers a rollout of a few replicas with
+    readiness probes; a longer wait keeps a broken change in place longer."""
+    verify_hold_s: float = Field(default=30.0, ge=0, le=600)
+    """Cluster seconds the checks must keep passing before a fix counts as verified: fresh pods of a
+    leaking release pass every check until their next OOM kill, so "passed once" is not "fixed"."""
+    verify_poll_s: float = Field(default=1.0, gt=0, le=60)
+    """Wall-clock seconds between two evaluations of the verification checks."""
+    identity: str = "prophet"
+    """Who Prophet acts as in the audit log and in Kubernetes Events (the operator sets its pod name)."""
+
+
 class Settings(BaseSettings):
     """Root settings; every field has a default so `Settings()` works on a fresh machine."""
 
@@ -115,6 +157,19 @@ class Settings(BaseSettings):
     k8sgpt: K8sGPTSettings = K8sGPTSettings()  # [k8sgpt]
     prometheus: PrometheusSettings = PrometheusSettings()
     hubble: HubbleSettings = HubbleSettings()
+    agents: AgentSettings = AgentSettings()
+    llm: LLMSpec = LLMSpec()
+    """The default LLM (`PROPHET_LLM__PROVIDER=ollama`, `PROPHET_LLM__MODEL=llama3.2`, ...); a policy's own
+    `llm` wins. Provider `none` (the default): the deterministic reasoner alone."""
+    llm_api_key: SecretStr | None = None
+    """`PROPHET_LLM_API_KEY`: the key of an OpenAI-compatible or Anthropic endpoint (never logged)."""
+    knowledge: KnowledgeSettings = KnowledgeSettings()
+    chroma_url: str | None = None
+    """`PROPHET_CHROMA_URL`: a Chroma server (http://host:8000) for runbooks and incident memory; None: an
+    embedded Chroma under `data_dir`."""
+    checkpoint_url: str | None = None
+    """`PROPHET_CHECKPOINT_URL`: a PostgreSQL URL (postgresql://user:pass@host:5432/db) for the graph's
+    checkpoints; None: SQLite under `data_dir` (single node)."""
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],

@@ -5,7 +5,11 @@ from __future__ import annotations
 import typer
 
 from prophet_sre import __version__
+from prophet_sre.cli import agents as agents_cmd
 from prophet_sre.cli import analyze as analyze_cmd
+from prophet_sre.cli import audit as audit_cmd
+from prophet_sre.cli import demo as demo_cmd
+from prophet_sre.cli import runbooks as runbooks_cmd
 from prophet_sre.cli import sim as sim_cmd
 from prophet_sre.cli.common import console, fail, output_option
 from prophet_sre.errors import ProphetError
@@ -18,7 +22,11 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(sim_cmd.app, name="sim")
+app.add_typer(runbooks_cmd.app, name="runbooks")
+app.add_typer(audit_cmd.app, name="audit")
 app.command("analyze")(analyze_cmd.analyze)
+agents_cmd.register(app)
+app.command("demo")(demo_cmd.demo)
 
 
 @app.command()

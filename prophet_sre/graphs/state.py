@@ -125,6 +125,9 @@ class CheckResult(BaseModel):
     check: Check
     ok: bool
     detail: str = ""
+    skipped: bool = False
+    """True when the check could not be evaluated here (a metric check without Prometheus): it neither
+    passes nor fails the verification, and the detail says why."""
 
 
 class IncidentState(BaseModel):
@@ -142,6 +145,9 @@ class IncidentState(BaseModel):
     runbooks: list[RunbookHit] = Field(default_factory=list)
     memory: list[MemoryHint] = Field(default_factory=list)
     plan: Plan | None = None
+    candidates: list[Action] = Field(default_factory=list)
+    """The actions the deterministic planner (rules and runbooks) chose, before any LLM proposal: an
+    action an LLM added beyond these always waits for a human."""
     verdict: Verdict | None = None
     dry_runs: list[DryRunResult] = Field(default_factory=list)
     approval: Approval | None = None
@@ -154,6 +160,8 @@ class IncidentState(BaseModel):
     steps: Annotated[list[Step], operator.add] = Field(default_factory=list)
     llm_tokens: int = 0
     started_at: datetime = Field(default_factory=utcnow)
+    executed_at: datetime | None = None
+    """Cluster time of the first write (verification's `since: remediation`, and MTTR)."""
     finished_at: datetime | None = None
 
 

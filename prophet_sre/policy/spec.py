@@ -74,8 +74,9 @@ class LLMSpec(_Spec):
     secret_ref: SecretRef | None = None
     max_steps: int = Field(default=6, ge=1, le=50)
     """Tool calls the diagnoser may make before it must answer."""
-    max_tokens: int = Field(default=6000, ge=256, le=200_000)
-    """Total tokens (prompt + completion) per incident; past it the deterministic result stands."""
+    max_tokens: int = Field(default=16_000, ge=256, le=400_000)
+    """Total tokens (prompt + completion, every call counted with the whole conversation it resends) per
+    incident; past it the deterministic result stands. 16k fits about three bounded tool calls."""
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
 

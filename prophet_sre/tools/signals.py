@@ -92,6 +92,9 @@ SIGNALS: tuple[Signal, ...] = (
     Signal("db_pool_saturation", "DB pool in use", "service",
            "max by (namespace, service) (db_pool_connections_in_use{{{ns}}} / (db_pool_connections_max{{{ns}}} > 0))",
            "percent", floor=0.05, rel_floor=0.1),
+    Signal("db_pool_timeouts", "DB pool timeouts/s", "service",
+           "sum by (namespace, service) (rate(db_pool_timeouts_total{{{ns}}}[{rate}]))",
+           "count", floor=0.05, rel_floor=0.2, nominal=0.0),
 )
 SIGNALS_BY_NAME = {s.name: s for s in SIGNALS}
 

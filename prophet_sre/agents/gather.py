@@ -1,0 +1,283 @@
+"""Evidence gathering for the diagnoser: every finding source, plus what changed and what the events say.
+
+The diagnoser (`agents/diagnoser.py`) is a pure function of findings; this module is the I/O that feeds
+it, done the way an SRE opens an incident:
+
+1. ask every finding source (`tools/analyze.py`: our analyzers, K8sGPT, Prometheus anomalies, Hubble
+   east-west anomalies, Cluster API) on the default cluster and on each named cluster (kubeconfig
+   contexts), with `Finding.ref.cluster` set for the named ones (and for the default one too when
+   several clusters are in play, so a fleet answer names `mgmt:fleet/cluster/aws`);
+2. add the trigger's own findings;
+3. "what changed?": workloads whose current revision is recent (`recent_changes.py`: rollouts with the
+   image/command/probe/selector change between revisions, and recent scale-ups);
+4. "what do the events say?": recent Warning events of the trigger's target, of the pods the analyzers
+   flagged (the kubelet's message often names the exact cause: `exec: "/app/backnd": no such file`),
+   and of the reasons an event trigger fired on;
+5. a little context the diagnoser cannot read itself: which pods a flagged Service's selector matches.
+
+Bounded (at most `MAX_FINDINGS`, de-duplicated, most severe first) and never raising for a source:
+anything that fails becomes a note. Time comparisons use the cluster's clock (`client.cluster_now()`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from prophet_sre.agents import recent_changes as changes
+from prophet_sre.config import Settings
+from prophet_sre.domain import Finding, FindingSource, ResourceRef, Severity
+from prophet_sre.errors import ProphetError
+from prophet_sre.graphs.state import Trigger
+from prophet_sre.tools.analyze import Scope, analyze, default_sources
+from prophet_sre.tools.kube import objects as o
+from prophet_sre.tools.kube.client import KubeClient, KubeClients
+from prophet_sre.tools.kube.events import event_times, occurrences
+
+log = logging.getLogger(__name__)
+
+MAX_FINDINGS = 200
+CHANGE_WINDOW_S = 900.0
+"""How far back a rollout or scale-up counts as "recent" (15 minutes of the cluster's clock)."""
+EVENT_WINDOW_S = 900.0
+MAX_EVENT_FINDINGS = 30
+MAX_EVENT_PODS = 8
+"""Pods whose warning events are read (the most severe flagged ones)."""
+_SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.ERROR: 1, Severity.WARNING: 2, Severity.INFO: 3}
+
+
+class Gathered(BaseModel):
+    """Everything gathered for one incident: findings for the diagnoser, notes on what degraded."""
+
+    findings: list[Finding] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+def gather(clients: KubeClients, settings: Settings, trigger: Trigger, *, clusters: Sequence[str] = ()) -> Gathered:
+    """Findings from every source on the default cluster and each of `clusters`, plus context findings."""
+    out = Gathered()
+    named = [c for c in dict.fromkeys(clusters) if c]
+    default_label = _default_label(clients, settings, named, out.notes)
+    scope = Scope(namespace=trigger.namespace)
+    found: list[Finding] = []
+    targets: list[tuple[str, bool]] = [("", True)] + [(c, False) for c in named if c != default_label]
+    for name, is_default in targets:
+        try:
+            client = clients.for_cluster(name)
+        except ProphetError as e:
+            out.notes.append(f"cluster {name or '(default)'}: {e}")
+            continue
+        label = default_label if is_default else name
+        found += _cluster(client, settings, scope, trigger, label, is_default, out.notes)
+    found = list(trigger.findings) + found
+    out.findings = bound(found, MAX_FINDINGS)
+    if len(found) > len(out.findings):
+        out.notes.append(f"kept {len(out.findings)} of {len(found)} findings (the most severe; limit {MAX_FINDINGS})")
+    return out
+
+
+def _default_label(clients: KubeClients, settings: Settings, named: list[str], notes: list[str]) -> str:
+    """The default cluster's name in refs: "" alone; its context name when other clusters are in play."""
+    if not named:
+        return ""
+    if settings.kube.context:
+        return settings.kube.context
+    try:
+        from kubernetes import config as kconfig
+
+        path = str(clients.settings.kubeconfig.expanduser()) if clients.settings.kubeconfig else None
+        _, active = kconfig.list_kube_config_contexts(config_file=path)
+        return str((active or {}).get("name") or "")
+    except Exception as e:  # noqa: BLE001 - in-cluster config has no contexts: refs stay unlabelled
+        notes.append(f"default cluster name unknown ({type(e).__name__}); its findings carry no cluster")
+        return ""
+
+
+def _cluster(client: KubeClient, settings: Settings, scope: Scope, trigger: Trigger, label: str,
+             is_default: bool, notes: list[str]) -> list[Finding]:
+    where = f"cluster {label}: " if label else ""
+    try:
+        now = client.cluster_now()
+    except Exception as e:  # noqa: BLE001 - cluster_now already degrades; anything else is a note
+        notes.append(f"{where}cluster clock unreadable ({type(e).__name__}: {e})")
+        return []
+    # Metrics and flows are configured for the default cluster only: asking the same Prometheus for a
+    # named cluster would attribute the default cluster's series to it.
+    s = settings if is_default else settings.model_copy(update={
+        "prometheus": settings.prometheus.model_copy(update={"url": None}),
+        "hubble": settings.hubble.model_copy(update={"address": None})})
+    try:
+        sources = default_sources(client, s)
+    except Exception as e:  # noqa: BLE001
+        notes.append(f"{where}finding sources could not be built ({type(e).__name__}: {e})")
+        return []
+    _use_cluster_clock(sources, now)
+    report = analyze(sources, scope)
+    notes += [where + n for n in report.notes]
+    found = list(report.findings)
+    context = _safe("recent changes", lambda: changes.recent_changes(client, scope.namespace, now,
+                                                                      window_s=CHANGE_WINDOW_S), notes, where)
+    context += _safe("events", lambda: _events(client, trigger, found, now), notes, where)
+    _safe("service selectors", lambda: _service_context(client, found), notes, where)
+    findings = found + context
+    if label:
+        findings = [_labelled(f, label) for f in findings]
+    return findings
+
+
+def _safe(step: str, fn: Callable[[], list[Finding]], notes: list[str], where: str) -> list[Finding]:
+    try:
+        return fn()
+    except ProphetError as e:
+        notes.append(f"{where}{step}: {e}")
+    except Exception as e:  # noqa: BLE001 - a context step's bug must not lose the sources' findings
+        log.exception("gather step %s failed", step)
+        notes.append(f"{where}{step}: failed ({type(e).__name__}: {e})")
+    return []
+
+
+def _use_cluster_clock(sources: list[Any], now: datetime) -> None:
+    """Hubble flows carry the cluster's timestamps: judge their windows on the cluster's clock."""
+    from prophet_sre.tools.eastwest import HubbleSource
+
+    for src in sources:
+        if isinstance(src, HubbleSource):
+            src.tool.now = lambda: now
+
+
+def _labelled(f: Finding, cluster: str) -> Finding:
+    def lab(r: ResourceRef | None) -> ResourceRef | None:
+        return r if r is None or r.cluster else r.model_copy(update={"cluster": cluster})
+    return f.model_copy(update={"ref": lab(f.ref), "parent": lab(f.parent)})
+
+
+# -- events ------------------------------------------------------------------------------------------------
+def _event_reasons(trigger: Trigger) -> set[str]:
+    raw = trigger.details.get("eventReasons") or trigger.details.get("event_reasons") or []
+    return {str(r) for r in raw} if isinstance(raw, list | tuple) else set()
+
+
+def _events(client: KubeClient, trigger: Trigger, findings: list[Finding], now: datetime) -> list[Finding]:
+    """Recent non-Normal events of the trigger's target, the flagged pods and the trigger's reasons."""
+    reasons = _event_reasons(trigger)
+    pods = [f for f in findings if f.ref.kind == "Pod" and f.source == FindingSource.ANALYZER]
+    pods.sort(key=lambda f: (_SEVERITY_RANK[f.severity], f.ref.name))
+    wanted_pods = {(f.ref.namespace, f.ref.name) for f in pods[:MAX_EVENT_PODS]}
+    target = trigger.target
+    if not (reasons or wanted_pods or target):
+        return []
+    namespaces = {ns for ns, _ in wanted_pods} | ({target.namespace} if target else set())
+    scope = trigger.namespace if trigger.namespace else (next(iter(namespaces)) if len(namespaces) == 1 else None)
+    events = client.list("events", scope, field_selector="type!=Normal")
+    since = now - timedelta(seconds=EVENT_WINDOW_S)
+    groups: dict[tuple[str, str, str, str, str], tuple[dict[str, Any], int, datetime | None]] = {}
+    for ev in events:
+        inv = o.mapping(ev.get("involvedObject")) or o.mapping(ev.get("regarding"))
+        kind, ns, name = o.text(inv.get("kind")), o.text(inv.get("namespace")) or o.namespace(ev), o.text(inv.get("name"))
+        reason = o.text(ev.get("reason"))
+        _, last = event_times(ev)
+        if last is not None and last < since:
+            continue
+        about_target = target is not None and ns == target.namespace and (
+            name == target.name or name.startswith(target.name + "-"))
+        if not ((kind == "Pod" and (ns, name) in wanted_pods) or about_target or reason in reasons):
+            continue
+        key = (kind, ns, name, reason, o.text(ev.get("message")))
+        prev = groups.get(key)
+        count = occurrences(ev) + (prev[1] if prev else 0)
+        newest = max((t for t in (last, prev[2] if prev else None) if t is not None), default=None)
+        groups[key] = (ev, count, newest)
+    out = []
+    for (kind, ns, name, reason, message), (ev, count, last) in sorted(
+            groups.items(), key=lambda kv: (kv[1][2] or since), reverse=True)[:MAX_EVENT_FINDINGS]:
+        if not message:
+            continue
+        ref = ResourceRef(kind=kind or "Pod", namespace=ns, name=name)
+        out.append(Finding(source=FindingSource.EVENT, analyzer=f"event.{reason or 'Unknown'}", ref=ref,
+                           errors=[message[:500]], severity=Severity.WARNING, parent=_pod_parent(ref),
+                           evidence={"reason": reason, "count": count, "type": o.text(ev.get("type")),
+                                     "last": last.isoformat() if last else ""}))
+    return out
+
+
+_POD_OF_DEPLOYMENT = re.compile(r"^(?P<name>.+)-[0-9a-f]{6,10}-[0-9a-z]{5}$")
+
+
+def _pod_parent(ref: ResourceRef) -> ResourceRef | None:
+    if ref.kind != "Pod":
+        return None
+    m = _POD_OF_DEPLOYMENT.match(ref.name)
+    return ResourceRef(kind="Deployment", namespace=ref.namespace, name=m["name"]) if m else None
+
+
+# -- services --------------------------------------------------------------------------------------------
+MAX_SERVICES = 20
+
+
+def _service_context(client: KubeClient, findings: list[Finding]) -> list[Finding]:
+    """Context on flagged Services, in their evidence: the workloads whose pods a Service selects (a metric
+    on Service `backend` is about Deployment `backend`'s pods), and for one with no endpoints how many pods
+    its selector matches and the label values its namespace's pods carry (a typo'd selector shows at once)."""
+    pods_by_ns: dict[str, list[dict[str, Any]]] = {}
+    services: dict[tuple[str, str], dict[str, Any] | None] = {}
+
+    def pods_in(ns: str) -> list[dict[str, Any]]:
+        if ns not in pods_by_ns:
+            pods_by_ns[ns] = client.list("pods", ns)
+        return pods_by_ns[ns]
+
+    for i, f in enumerate(findings):
+        if f.ref.kind != "Service" or not f.ref.namespace:
+            continue
+        key = (f.ref.namespace, f.ref.name)
+        if key not in services and len(services) < MAX_SERVICES:
+            try:
+                services[key] = client.get("services", f.ref.name, f.ref.namespace)
+            except ProphetError:
+                services[key] = None
+        svc = services.get(key)
+        selector = o.str_map(o.dig(svc, "spec", "selector")) if svc is not None else {}
+        if not selector:
+            continue
+        matching = [p for p in pods_in(f.ref.namespace) if o.matches_labels(selector, o.labels(p))]
+        workloads = sorted({"/".join(o.workload_of(p)) for p in matching})
+        evidence = {**f.evidence, "workloads": workloads[:5]}
+        if f.source == FindingSource.ANALYZER and any("has no endpoints" in e for e in f.errors):
+            findings[i] = f.model_copy(update={"evidence": _no_endpoints(evidence, selector, pods_in(f.ref.namespace),
+                                                                         matching)})
+        else:
+            findings[i] = f.model_copy(update={"evidence": evidence})
+    return []
+
+
+def _no_endpoints(evidence: dict[str, Any], selector: dict[str, str], pods: list[dict[str, Any]],
+                  matching: list[dict[str, Any]]) -> dict[str, Any]:
+    values = {k: sorted({o.labels(p)[k] for p in pods if k in o.labels(p)})[:10] for k in selector}
+    return {**evidence, "selector_matches": len(matching), "label_values": values}
+
+
+# -- bounds ---------------------------------------------------------------------------------------------------
+def _key(f: Finding) -> tuple[str, str, str, str, str, tuple[str, ...]]:
+    return (f.ref.cluster, f.ref.kind.lower(), f.ref.namespace, f.ref.name, f.analyzer, tuple(sorted(f.errors)))
+
+
+def bound(findings: Sequence[Finding], limit: int = MAX_FINDINGS) -> list[Finding]:
+    """De-duplicated (same object, analyzer and texts), at most `limit`, the most severe kept; order kept."""
+    seen: set[tuple[str, str, str, str, str, tuple[str, ...]]] = set()
+    unique: list[Finding] = []
+    for f in findings:
+        if _key(f) not in seen:
+            seen.add(_key(f))
+            unique.append(f)
+    if len(unique) <= limit:
+        return unique
+    keep = set(sorted(range(len(unique)), key=lambda i: (_SEVERITY_RANK[unique[i].severity], i))[:limit])
+    return [f for i, f in enumerate(unique) if i in keep]
+
+
+__all__ = ["CHANGE_WINDOW_S", "MAX_FINDINGS", "Gathered", "bound", "gather"]

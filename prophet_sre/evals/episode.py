@@ -1,0 +1,321 @@
+"""One episode: a scenario's world, Prophet run end to end on it, and what happened (not yet scored).
+
+    start the world → wait for the scenario's trigger → (question: ask) → remediation graph
+    → (human-in-loop: approve as the harness) → wait for the scenario's `recovered` checks → result
+
+Times are sim seconds on the world's clock: `detect_s` from the first fault to the trigger, `mttr_s`
+from the first fault to the last check turning true (SCENARIOS.md), `repair_s` from the trigger to
+recovery (what Prophet itself controls). A crash anywhere becomes `error` with its traceback: an
+episode never loses a run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from prophet_sre.config import Settings
+from prophet_sre.evals.world import World, start_world
+from prophet_sre.graphs.state import IncidentState, Outcome, Trigger
+from prophet_sre.policy.spec import AutonomousActionSpec, TriggerSpec
+
+log = logging.getLogger(__name__)
+Listener = Callable[[dict[str, Any]], None]
+QUESTION_DELAY_S = 30.0
+"""Sim seconds after the first fault at which a `question` scenario's question is asked."""
+
+
+class ActionRun(BaseModel):
+    type: str
+    target: str
+    ok: bool
+    rolled_back: bool = False
+
+
+class EpisodeResult(BaseModel):
+    scenario: str
+    title: str = ""
+    category: str = ""
+    mode: str = ""
+    incident_id: str = ""
+    trigger_fired: bool = False
+    trigger: str = ""
+    diagnosis: dict[str, Any] | None = None
+    decision: str = ""
+    outcome: str = ""
+    actions: list[ActionRun] = Field(default_factory=list)
+    planned: list[str] = Field(default_factory=list)
+    answer: str = ""
+    checks: list[dict[str, Any]] = Field(default_factory=list)
+    recovered: bool = False
+    detect_s: float | None = None
+    repair_s: float | None = None
+    mttr_s: float | None = None
+    steps: int = 0
+    llm_tokens: int = 0
+    audit_ok: bool = False
+    changed: list[str] = Field(default_factory=list)
+    """Objects whose desired state changed after Prophet started (a dry-run must leave this empty)."""
+    notes: list[str] = Field(default_factory=list)
+    error: str = ""
+    wall_s: float = 0.0
+
+
+def trigger_spec(world: World) -> TriggerSpec:
+    t = world.scenario.trigger
+    if t is None or t.type == "question":
+        return TriggerSpec(type="anomaly")
+    return TriggerSpec(type=t.type, anomaly_score_threshold=t.anomalyScoreThreshold or 0.8,
+                       event_reasons=list(t.eventReasons or []), verdicts=list(t.verdicts or []))
+
+
+def run_episode(path: Path | str, *, speed: float = 20.0, mode: str | None = None, workdir: Path | None = None,
+                settings: Settings | None = None, llm: Any = None, on_event: Listener | None = None,
+                detect_timeout_s: float = 300.0, prometheus: bool = True,
+                policy: AutonomousActionSpec | None = None,
+                on_world: Callable[[World], None] | None = None) -> EpisodeResult:
+    """Run one scenario end to end and report what happened (sim seconds for every duration)."""
+    t0 = time.monotonic()
+    result = EpisodeResult(scenario=Path(path).stem)
+    world: World | None = None
+    try:
+        world = start_world(path, speed=speed, workdir=workdir, prometheus=prometheus)
+        sc = world.scenario
+        result.scenario, result.title, result.category = sc.id, sc.title, sc.category.value
+        result.mode = mode or sc.mode
+        result.notes += world.notes
+        if on_world is not None:
+            on_world(world)  # tests plant things in the world before Prophet looks at it
+        _play(world, result, settings=settings, llm=llm, on_event=on_event, detect_timeout_s=detect_timeout_s,
+              policy=policy)
+    except Exception as e:  # noqa: BLE001 - a crashed episode is a failed episode with its traceback
+        log.exception("episode %s crashed", result.scenario)
+        result.error = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=20)}"
+    finally:
+        if world is not None:
+            world.stop()
+        result.wall_s = time.monotonic() - t0
+    return result
+
+
+def _play(world: World, result: EpisodeResult, *, settings: Settings | None, llm: Any, on_event: Listener | None,
+          detect_timeout_s: float, policy: AutonomousActionSpec | None) -> None:
+    from prophet_sre.graphs.runner import open_runner
+    from prophet_sre.policy.audit import verify as verify_audit
+
+    sc = world.scenario
+    s = world.settings(settings)
+    base = policy or AutonomousActionSpec()
+    policy = base.model_copy(update={"trigger": trigger_spec(world), "approval_mode": result.mode})
+    baseline = _baseline(world, s)
+    watch: RecoveryWatch | None = None
+
+    def emit(event: dict[str, Any]) -> None:
+        if event.get("node") == "execute" and watch is not None and watch.ctx.since is None:
+            watch.ctx.since = world.default.clock.now()  # "since: remediation" checks count from the fix
+        if on_event is not None:
+            on_event(event)
+
+    with open_runner(s, policy, llm=llm, on_event=emit) as runner:
+        emit({"node": "world", "summary": f"{sc.id}: waiting for the trigger ({policy.trigger.type})"})
+        trigger = _wait_for_trigger(world, runner, policy, s, detect_timeout_s, result)
+        before = fingerprint(runner.deps.clients, world)
+        watch = RecoveryWatch(world, runner, baseline).start()
+        if sc.trigger is not None and sc.trigger.type == "question":
+            q = sc.trigger.question or ""
+            emit({"node": "ask", "summary": q})
+            answered = runner.ask(q)
+            result.answer = answered.answer
+            trigger = Trigger(type="question", question=q, reason=q, findings=trigger.findings)
+        state = runner.start(trigger, mode=result.mode)  # type: ignore[arg-type]
+        if state.outcome == Outcome.PENDING_APPROVAL and result.mode == "human-in-loop":
+            emit({"incident": state.incident_id, "node": "approval", "summary": "approved by the harness"})
+            state = runner.resume(state.incident_id, approved=True, by="eval-harness", reason="scenario mode")
+        _record(state, result)
+        _wait_recovered(world, watch, state, result)
+        after = fingerprint(runner.deps.clients, world)
+        result.changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    report = verify_audit(s.data_path("audit.jsonl"))
+    result.audit_ok = report.ok
+    if not report.ok:
+        result.notes += report.problems[:5]
+
+
+def _wait_for_trigger(world: World, runner: Any, policy: AutonomousActionSpec, s: Settings, timeout_s: float,
+                      result: EpisodeResult) -> Trigger:
+    from prophet_sre.triggers import TriggerWatch
+
+    watch = TriggerWatch(policy.trigger, runner.deps.clients, s,
+                         forbidden_namespaces=policy.constraints.forbidden_namespaces)
+    first = world.first_fault_s() or 0.0
+    sc = world.scenario
+    if sc.trigger is not None and sc.trigger.type == "question":
+        # a person asks once the fault has had time to show (an SRE notices, then asks)
+        while world.elapsed() < first + QUESTION_DELAY_S:
+            time.sleep(0.1)
+        result.trigger_fired = True
+        result.detect_s = max(0.0, world.elapsed() - first)
+        result.trigger = sc.trigger.question or ""
+        return Trigger(type="question", question=sc.trigger.question or "", reason=sc.trigger.question or "")
+    deadline = first + timeout_s
+    while world.elapsed() < deadline:
+        if world.elapsed() >= first:
+            fired = watch.poll()
+            if fired:
+                result.trigger_fired = True
+                result.detect_s = max(0.0, world.elapsed() - first)
+                result.trigger = fired[0].reason
+                return fired[0]
+        time.sleep(0.25)
+    result.notes.append(f"the {policy.trigger.type} trigger did not fire within {timeout_s:.0f} sim s; "
+                        "investigating anyway")
+    result.detect_s = max(0.0, world.elapsed() - first)
+    return Trigger(type="manual", reason="scenario deadline: no trigger fired")
+
+
+_WATCHED = (("apps", "v1", "deployments"), ("apps", "v1", "statefulsets"), ("apps", "v1", "daemonsets"),
+            ("", "v1", "services"), ("", "v1", "configmaps"), ("", "v1", "persistentvolumeclaims"),
+            ("networking.k8s.io", "v1", "networkpolicies"), ("cilium.io", "v2", "ciliumnetworkpolicies"),
+            ("gateway.networking.k8s.io", "v1", "httproutes"))
+
+
+def fingerprint(clients: Any, world: World) -> dict[str, str]:
+    """Desired state of the objects a fix could touch, per cluster: `generation` where the API keeps one,
+    else a hash of spec/data/labels. Status churn does not count; a spec change does."""
+    import hashlib
+
+    import orjson
+
+    out: dict[str, str] = {}
+    for i, name in enumerate(world.clusters):
+        try:
+            kube = clients.for_cluster("" if i == 0 else name)
+        except Exception:  # noqa: BLE001 - a cluster without a context is not fingerprinted
+            continue
+        for group, version, plural in _WATCHED:
+            path = f"/apis/{group}/{version}/{plural}" if group else f"/api/{version}/{plural}"
+            try:
+                items = kube.get_json(path, op=_op(plural, group)).get("items") or []
+            except Exception:  # noqa: BLE001 - a kind the cluster does not serve
+                continue
+            for obj in items:
+                meta = obj.get("metadata") or {}
+                if meta.get("namespace") in ("kube-system", "kube-public", "kube-node-lease"):
+                    continue
+                key = f"{name}:{meta.get('namespace', '')}/{plural}/{meta.get('name')}"
+                body = {"spec": obj.get("spec"), "data": obj.get("data"), "labels": meta.get("labels")}
+                digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+                out[key] = str(meta.get("generation")) if plural.endswith("sets") or plural == "deployments" \
+                    else digest
+    return out
+
+
+def _op(plural: str, group: str) -> Any:
+    from prophet_sre.tools.kube.errors import Op
+
+    return Op("list", plural, group)
+
+
+def _record(state: IncidentState, result: EpisodeResult) -> None:
+    result.incident_id = state.incident_id
+    d = state.diagnosis
+    if d is not None:
+        result.diagnosis = {"category": d.category.value, "root_cause": str(d.root_cause) if d.root_cause else None,
+                            "summary": d.summary, "confidence": d.confidence}
+    result.decision = state.verdict.decision if state.verdict else ""
+    result.outcome = state.outcome.value if state.outcome else ""
+    result.planned = [f"{a.type} {a.target}" for a in (state.plan.actions if state.plan else [])]
+    rolled = {r.index for r in state.rollbacks if r.result.ok}
+    result.actions = [ActionRun(type=r.action.type, target=str(r.action.target), ok=r.result.ok,
+                                rolled_back=r.index in rolled) for r in state.executions]
+    result.steps = len(state.steps)
+    result.llm_tokens = state.llm_tokens
+    result.notes += state.notes[-10:]
+
+
+def _baseline(world: World, s: Settings) -> dict[str, Any]:
+    """Specs of the objects `unchanged` checks name, captured before Prophet runs."""
+    from prophet_sre.tools.checks import CheckContext, check_from_scenario, snapshot
+    from prophet_sre.tools.kube.client import KubeClients
+
+    checks = [check_from_scenario(c) for c in world.scenario.expect.recovered]
+    paths = [c.target for c in checks if c.kind == "unchanged"]
+    if not paths:
+        return {}
+    clients = KubeClients(s.kube)
+    ctx = CheckContext(clients=clients)
+    try:
+        return {p: snapshot(p, ctx) for p in paths}
+    finally:
+        clients.close()
+
+
+class RecoveryWatch:
+    """Evaluates the scenario's `recovered` checks in the background from the trigger on, so recovery is
+    timed when it happens (the graph's own verification holds for a while before it reports)."""
+
+    def __init__(self, world: World, runner: Any, baseline: dict[str, Any]) -> None:
+        from prophet_sre.tools.checks import CheckContext, check_from_scenario
+
+        self.world = world
+        self.checks = [check_from_scenario(c) for c in world.scenario.expect.recovered]
+        self.ctx = CheckContext(clients=runner.deps.clients, prometheus=runner.deps.prometheus, baseline=baseline)
+        self.streak_from: float | None = None
+        self.last: list[Any] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="recovery-watch", daemon=True)
+
+    def start(self) -> RecoveryWatch:
+        self._thread.start()
+        return self
+
+    def sample(self) -> bool:
+        from prophet_sre.tools.checks import evaluate
+
+        now = self.world.elapsed()
+        self.last = [evaluate(c, self.ctx) for c in self.checks]
+        ok = all(r.ok or r.skipped for r in self.last)
+        if not ok:
+            self.streak_from = None
+        elif self.streak_from is None:
+            self.streak_from = now
+        return ok
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.25):
+            try:
+                self.sample()
+            except Exception:  # noqa: BLE001 - a failed sample is a missing sample, not a crash
+                log.exception("recovery check failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def _wait_recovered(world: World, watch: RecoveryWatch, state: IncidentState, result: EpisodeResult) -> None:
+    """After the graph: keep checking until recovered (and held) or the scenario's `within` has passed."""
+    watch.stop()
+    watch.ctx.since = state.executed_at
+    first = world.first_fault_s() or 0.0
+    within = float(world.scenario.expect.within) if world.scenario.expect.within is not None else 300.0
+    deadline = max(first + within, world.elapsed() + 5.0)
+    while not watch.sample() and world.elapsed() < deadline:
+        time.sleep(0.25)
+    if all(r.ok or r.skipped for r in watch.last) and watch.streak_from is not None:
+        result.recovered = True
+        result.mttr_s = max(0.0, watch.streak_from - first)
+        if result.detect_s is not None:
+            result.repair_s = max(0.0, result.mttr_s - result.detect_s)
+    result.checks = [{"check": f"{r.check.kind} {r.check.target}", "ok": r.ok, "skipped": r.skipped,
+                      "detail": r.detail} for r in watch.last]
+
+
+__all__ = ["ActionRun", "EpisodeResult", "run_episode", "trigger_spec"]

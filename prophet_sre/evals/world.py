@@ -1,0 +1,118 @@
+"""A running simulated world for one scenario: its cluster (or fleet), a kubeconfig, and a Prometheus.
+
+`prophet demo`, the end-to-end tests and the eval harness all need the same thing: the scenario's
+clusters up and serving the Kubernetes API, its faults scheduled on the sim clock, a real Prometheus
+scraping the simulator when the binary is installed, and `Settings` pointing Prophet at all of it (with
+its own data directory, so runs never share an audit log or a policy ledger).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prophet_sre.config import Settings
+from prophet_sre.errors import ToolUnavailable
+from prophet_sre.sim.cluster import ClusterOptions, SimCluster
+from prophet_sre.sim.scenario.loader import load_scenario
+from prophet_sre.sim.scenario.models import Scenario
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class World:
+    scenario: Scenario
+    path: Path
+    clusters: dict[str, SimCluster]
+    kubeconfig: Path
+    workdir: Path
+    fleet: Any = None
+    prometheus: Any = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def default(self) -> SimCluster:
+        return next(iter(self.clusters.values()))
+
+    def elapsed(self) -> float:
+        """Sim seconds since the world started (the clock every fault's `at` is measured on)."""
+        return self.default.clock.elapsed()
+
+    def first_fault_s(self) -> float | None:
+        times = [t for c in self.clusters.values() if (t := c.faults.first_fault_s()) is not None]
+        return min(times) if times else None
+
+    def settings(self, base: Settings | None = None) -> Settings:
+        """Settings for Prophet in this world: kubeconfig, Prometheus, Hubble, a private data dir."""
+        s = base or Settings()
+        return s.model_copy(update={
+            "data_dir": self.workdir / "data",
+            "kube": s.kube.model_copy(update={"kubeconfig": self.kubeconfig, "context": None}),
+            "prometheus": s.prometheus.model_copy(update={"url": self.prometheus.url if self.prometheus else None}),
+            "hubble": s.hubble.model_copy(update={"address": self.default.hubble_address}),
+        })
+
+    def stop(self) -> None:
+        if self.prometheus is not None:
+            self.prometheus.stop()
+        if self.fleet is not None:
+            self.fleet.stop()
+        else:
+            for c in self.clusters.values():
+                c.stop()
+
+
+def start_world(path: Path | str, *, speed: float = 20.0, workdir: Path | None = None, prometheus: bool = True,
+                workers: int = 2, flow_budget: float | None = 200.0) -> World:
+    """Start the scenario's clusters (a fleet when it names several) with the scenario loaded."""
+    path = Path(path)
+    scenario = load_scenario(path)
+    workdir = workdir or Path(tempfile.mkdtemp(prefix=f"prophet-{scenario.id}-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    fleet = None
+    if len(scenario.clusters) > 1:
+        from prophet_sre.sim.fleet import SimFleet
+        from prophet_sre.sim.fleet.cli import load_scenarios
+
+        fleet = SimFleet(tuple(scenario.clusters), speed=speed, workers=workers).setup()
+        clusters = dict(fleet.clusters)
+        _budget(clusters, flow_budget)
+        load_scenarios(fleet, [path])
+        fleet.start()
+        kubeconfig = fleet.write_kubeconfig(workdir / "kubeconfig")
+    else:
+        cluster = SimCluster(ClusterOptions(name=scenario.clusters[0], speed=speed, workers=workers,
+                                            scenarios=[path]))
+        clusters = {scenario.clusters[0]: cluster}
+        _budget(clusters, flow_budget)
+        cluster.start()
+        kubeconfig = cluster.write_kubeconfig(workdir / "kubeconfig")
+    world = World(scenario, path, clusters, kubeconfig, workdir, fleet=fleet)
+    if prometheus:
+        try:
+            from prophet_sre.sim.prometheus import PrometheusServer
+
+            world.prometheus = PrometheusServer([c.metrics_url for c in clusters.values()], root=workdir / "prometheus")
+            world.prometheus.start()
+        except ToolUnavailable as e:
+            world.prometheus = None
+            world.notes.append(f"no Prometheus: {e}; metric evidence and metric checks are skipped")
+            log.warning("%s", world.notes[-1])
+    return world
+
+
+def _budget(clusters: dict[str, SimCluster], flow_budget: float | None) -> None:
+    """Cap sampled flows per sim second: at high speeds full flow sampling starves the API server."""
+    if flow_budget is None:
+        return
+    for c in clusters.values():
+        traffic = getattr(c, "traffic", None)
+        if traffic is not None:
+            traffic.max_flows_per_s = flow_budget
+
+
+__all__ = ["World", "start_world"]
