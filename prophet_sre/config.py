@@ -92,6 +92,11 @@ class PrometheusSettings(BaseModel):
     """Per query. Short on purpose: a slow Prometheus must not stall a diagnosis; the tool degrades."""
     anomaly_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
     """Anomaly score above which a signal becomes a finding (the `anomalyScoreThreshold` default)."""
+    time_scale: float = Field(default=1.0, gt=0, le=1000)
+    """Cluster seconds per wall-clock second of the samples Prometheus stores. Prometheus stamps samples
+    at scrape time (wall clock); a simulator running at 50x packs 50 cluster seconds into each wall second,
+    so PromQL windows and rates written in cluster seconds must be converted. 1 for real clusters; the
+    simulated worlds (`prophet demo`, evals) set it to their speed."""
 
 
 class HubbleSettings(BaseModel):
@@ -143,6 +148,29 @@ class AgentSettings(BaseModel):
     """Who Prophet acts as in the audit log and in Kubernetes Events (the operator sets its pod name)."""
 
 
+class MCPSettings(BaseModel):  # [mcp] prophet_sre/mcp_server
+    """The MCP server (`prophet mcp`): where it listens over HTTP and who may call it."""
+
+    host: str = "127.0.0.1"
+    """Bind address of `prophet mcp --http`. Loopback by default; any other address needs `tokens`."""
+    port: int = Field(default=8765, ge=0, le=65535)
+    """HTTP port; 0 picks a free one (printed at start)."""
+    tokens: SecretStr | None = None
+    """`PROPHET_MCP__TOKENS`: bearer tokens as `name:token:rw,name2:token2:ro` (`ro` read-only, `rw` may call
+    write tools). The name is the caller's identity in the audit log; tokens are at least 16 characters."""
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Host headers accepted besides loopback names and the bind address (DNS-rebinding defence), e.g.
+    `prophet-mcp.prophet.svc:8765`; `name:*` accepts any port."""
+    allowed_origins: list[str] = Field(default_factory=list)
+    """Browser Origins accepted besides loopback ones; requests without an Origin header are not browsers."""
+    allow_writes: bool = False
+    """Expose propose_plan/approve_action/reject_action/execute (`--allow-writes`). Off: read tools only."""
+    query_timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    """Longest wall time of one `ask`/`diagnose`/`POST /mcp/query`; the graph keeps its own tool timeouts."""
+    max_concurrent_runs: int = Field(default=4, ge=1, le=64)
+    """Graph runs (ask, diagnose, propose) at once; more wait. Reads are not limited by this."""
+
+
 class Settings(BaseSettings):
     """Root settings; every field has a default so `Settings()` works on a fresh machine."""
 
@@ -164,6 +192,7 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     """`PROPHET_LLM_API_KEY`: the key of an OpenAI-compatible or Anthropic endpoint (never logged)."""
     knowledge: KnowledgeSettings = KnowledgeSettings()
+    mcp: MCPSettings = MCPSettings()  # [mcp]
     chroma_url: str | None = None
     """`PROPHET_CHROMA_URL`: a Chroma server (http://host:8000) for runbooks and incident memory; None: an
     embedded Chroma under `data_dir`."""

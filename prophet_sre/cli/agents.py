@@ -14,7 +14,7 @@ from __future__ import annotations
 import getpass
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import typer
@@ -23,7 +23,9 @@ from rich.table import Table
 
 from prophet_sre.cli.common import console, err_console, fail, output_option, settings
 from prophet_sre.config import Settings
-from prophet_sre.graphs.state import APPROVAL_MODES, IncidentState
+
+if TYPE_CHECKING:
+    from prophet_sre.graphs.state import IncidentState
 
 KUBECONFIG_HELP = "Kubeconfig file (default: PROPHET_KUBE__KUBECONFIG, $KUBECONFIG, ~/.kube/config, in-cluster)."
 
@@ -40,6 +42,7 @@ def _settings(kubeconfig: Path | None, context: str | None, prometheus: str | No
 
 
 def _policy(path: Path | None, mode: str | None) -> Any:
+    from prophet_sre.graphs.state import APPROVAL_MODES
     from prophet_sre.policy.spec import AutonomousActionSpec
 
     policy = AutonomousActionSpec.from_yaml(path) if path else AutonomousActionSpec()

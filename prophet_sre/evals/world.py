@@ -52,7 +52,8 @@ class World:
         return s.model_copy(update={
             "data_dir": self.workdir / "data",
             "kube": s.kube.model_copy(update={"kubeconfig": self.kubeconfig, "context": None}),
-            "prometheus": s.prometheus.model_copy(update={"url": self.prometheus.url if self.prometheus else None}),
+            "prometheus": s.prometheus.model_copy(update={"url": self.prometheus.url if self.prometheus else None,
+                                                          "time_scale": self.default.clock.speed}),
             "hubble": s.hubble.model_copy(update={"address": self.default.hubble_address}),
         })
 
@@ -96,7 +97,9 @@ def start_world(path: Path | str, *, speed: float = 20.0, workdir: Path | None =
         try:
             from prophet_sre.sim.prometheus import PrometheusServer
 
-            world.prometheus = PrometheusServer([c.metrics_url for c in clusters.values()], root=workdir / "prometheus")
+            # a scrape every ~5 cluster seconds, whatever the speed (Prometheus stamps samples in wall time)
+            world.prometheus = PrometheusServer([c.metrics_url for c in clusters.values()], root=workdir / "prometheus",
+                                                scrape_interval_s=max(0.05, min(1.0, 5.0 / speed)))
             world.prometheus.start()
         except ToolUnavailable as e:
             world.prometheus = None

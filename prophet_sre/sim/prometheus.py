@@ -46,10 +46,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _duration(seconds: float) -> str:
+    """Prometheus' duration syntax takes no fractions: 0.1 s is `100ms`."""
+    return f"{round(seconds * 1000)}ms"
+
+
 def scrape_config(targets: Sequence[str], scrape_interval_s: float = 1.0) -> str:
     """The `prometheus.yml` text: one job per target URL (`http://host:port/path`), labelled `target-N`."""
-    interval = f"{max(scrape_interval_s, 0.1):g}s"
-    timeout = f"{max(min(scrape_interval_s, 10.0), 0.1):g}s"
+    interval = _duration(max(scrape_interval_s, 0.05))
+    timeout = _duration(max(min(scrape_interval_s, 10.0), 0.05))
     lines = [f"global: {{scrape_interval: {interval}, evaluation_interval: {interval}, scrape_timeout: {timeout}}}",
              "scrape_configs:"]
     for i, target in enumerate(targets):
