@@ -17,6 +17,7 @@ Usage: .venv/bin/python benchmarks/agents.py [--incidents 30] [--speed 50] [--sk
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import sys
 import tempfile
@@ -96,6 +97,7 @@ def demo_mttr(speed: float) -> None:
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.WARNING)  # the numbers, not every decision
     ap = argparse.ArgumentParser()
     ap.add_argument("--incidents", type=int, default=30)
     ap.add_argument("--speed", type=float, default=50.0)

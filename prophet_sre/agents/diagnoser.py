@@ -10,7 +10,8 @@ always give the same `Diagnosis`, fast enough to run on every trigger. It reason
    OOMKilled are more convincing than one), capped so that many copies of one weak signal never look
    conclusive.
 3. Follow the chain. A more specific cause absorbs a generic one on the same object (OOMKilled explains
-   the crash loop and the restarts); a degraded cluster absorbs every cause inside that cluster; a
+   the crash loop and the restarts; where either could explain the other - a crash loop makes the probe
+   fail, a failing liveness probe makes the container restart - the more conclusive finding decides); a degraded cluster absorbs every cause inside that cluster; a
    config object a workload's pods need absorbs that workload's generic failures. A recent change on the
    object (or on the workload whose pods showed it) means the change introduced it: the summary names
    the change, and the confidence rises. A change followed by symptoms on its workload with no specific
@@ -59,7 +60,7 @@ ABSORBS: dict[Category, set[Category]] = {
     Category.PVC_PENDING: {Category.BAD_ROLLOUT, Category.UNSCHEDULABLE},
     Category.QUOTA: {Category.BAD_ROLLOUT},
     Category.RESOURCE_EXHAUSTION: {Category.BAD_ROLLOUT, Category.CRASHLOOP, Category.UNSCHEDULABLE},
-    Category.CRASHLOOP: {Category.BAD_ROLLOUT},
+    Category.CRASHLOOP: {Category.BAD_ROLLOUT, Category.PROBE_MISCONFIG},
     Category.NETWORK_THREAT: set(),
 }
 NOT_FROM_CHANGES = {Category.NODE_FAILURE, Category.CLUSTER_DEGRADED, Category.NETWORK_THREAT}
@@ -96,6 +97,10 @@ class _Cand:
         for w in sorted(best.values(), reverse=True)[:4]:
             p *= 1.0 - w
         return 1.0 - p
+
+    def peak(self) -> float:
+        """The single most conclusive finding's weight."""
+        return max((w for w, _, _ in self.hits), default=0.0)
 
     def top(self) -> Signal:
         return max(self.hits, key=lambda h: (h[0], -h[1]))[2]
@@ -151,6 +156,8 @@ def _absorb(cands: dict[tuple[Key, Category], _Cand], findings: Sequence[Finding
             if other is c or not other.hits:
                 continue
             same = _key(other.subject) in c.explained and other.category in ABSORBS.get(c.category, set())
+            if same and c.category in ABSORBS.get(other.category, set()) and other.peak() > c.peak():
+                same = False  # each could explain the other: the more conclusive evidence decides
             via = c.category == Category.CONFIG_MISSING and _key(other.subject) in c.via and \
                 other.category in ABSORBS[Category.CONFIG_MISSING]
             in_cluster = c.category == Category.CLUSTER_DEGRADED and _inside(c, other, findings)

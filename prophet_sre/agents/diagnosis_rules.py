@@ -34,6 +34,8 @@ _IMAGE = re.compile(r'(?:image|pulling image|Back-off pulling image) "(?P<image>
 _SCHED_PART = re.compile(r"^(?P<n>\d+) (?P<what>.+)$")
 NODE_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable", "node.kubernetes.io/unschedulable")
 PRESSURE_TAINTS = ("memory-pressure", "disk-pressure", "pid-pressure")
+STARTUP_GRACE_S = 60.0
+"""A container younger than this that refuses its probe's connection is still starting (an alert's `for: 1m`)."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,10 @@ def _hubble(f: Finding, subj: ResourceRef) -> list[Signal]:
     text = f.errors[0] if f.errors else f.analyzer
     if f.analyzer == "eastwest.fanout":
         return [_sig(Category.NETWORK_THREAT, 0.85, subj, text + " - a port/host scan signature")]
+    if f.analyzer == "eastwest.latency_origin":  # slow while what it calls is not: requests queue in it
+        return [_sig(Category.RESOURCE_EXHAUSTION, 0.5, subj, text)]
+    if f.analyzer == "eastwest.latency":
+        return [_sig(Category.UNKNOWN, 0.0, subj, text, "symptom")]
     if f.analyzer == "eastwest.new_edge":
         return [_sig(Category.NETWORK_THREAT, 0.25, subj, text)]
     if f.analyzer == "eastwest.dns":
@@ -169,9 +175,7 @@ def _text(f: Finding, subj: ResourceRef, text: str) -> list[Signal]:  # noqa: PL
                               "manifest unknown", "invalidimagename", "failed to pull", "imagepullsecret")):
         return [_sig(Category.IMAGE_PULL, 0.85, subj, text)]
     if "probe failed" in low or f.analyzer == "event.Unhealthy":
-        misconfig = any(s in low for s in ("statuscode: 404", "connection refused", "no such file", "not found",
-                                           "statuscode: 401", "statuscode: 403"))
-        return [_sig(Category.PROBE_MISCONFIG, 0.8 if misconfig else 0.35, subj, text)]
+        return [_probe(f, subj, text)]
     if "nodes are available" in low or f.analyzer == "event.FailedScheduling":
         return [_scheduling(subj, text)]
     if "unbound immediate persistentvolumeclaims" in low or "persistentvolumeclaim" in low and "not found" in low:
@@ -210,6 +214,30 @@ def _text(f: Finding, subj: ResourceRef, text: str) -> list[Signal]:  # noqa: PL
     if kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
         return [_sig(Category.RBAC, 0.4, f.ref, text)]
     return []
+
+
+def _probe(f: Finding, subj: ResourceRef, text: str) -> Signal:
+    """A failing probe. The server's answer says how sure: an HTTP 404/401/403 or a missing exec command
+    means the probe asks for something the container does not have (misconfigured); a refused connection
+    only says nothing listens yet - a wrong port, or a container that is starting or crashing (then the
+    crash is the cause). A probe that failed on a pod that is ready now, or that refuses connections on a
+    container started less than `STARTUP_GRACE_S` ago, is a start-up, not a problem."""
+    low = text.lower()
+    if any(s in low for s in ("statuscode: 404", "statuscode: 401", "statuscode: 403", "no such file",
+                              "not found")):
+        weight = 0.8
+    elif "connection refused" in low or "connect:" in low:
+        weight = 0.5
+    else:
+        weight = 0.35
+    now = f.evidence.get("pod_now")
+    running = f.evidence.get("running_s")
+    starting = weight < 0.8 and isinstance(running, int | float) and running < STARTUP_GRACE_S
+    if now == "ready" or starting:
+        return _sig(Category.PROBE_MISCONFIG, 0.1, subj, text, "symptom")
+    if now == "gone":
+        weight *= 0.5
+    return _sig(Category.PROBE_MISCONFIG, weight, subj, text)
 
 
 def _config(f: Finding, subj: ResourceRef, kind: str, ns: str, name: str, text: str) -> Signal:

@@ -74,7 +74,7 @@ def gather(clients: KubeClients, settings: Settings, trigger: Trigger, *, cluste
             continue
         label = default_label if is_default else name
         found += _cluster(client, settings, scope, trigger, label, is_default, out.notes)
-    found = list(trigger.findings) + found
+    found = [f for f in trigger.findings if f.ref.cluster] + found
     out.findings = bound(found, MAX_FINDINGS)
     if len(found) > len(out.findings):
         out.notes.append(f"kept {len(out.findings)} of {len(found)} findings (the most severe; limit {MAX_FINDINGS})")
@@ -119,12 +119,19 @@ def _cluster(client: KubeClient, settings: Settings, scope: Scope, trigger: Trig
     _use_cluster_clock(sources, now)
     report = analyze(sources, scope)
     notes += [where + n for n in report.notes]
-    found = list(report.findings)
+    # the trigger's own findings about this cluster come first (they are why we are here)
+    own = [f for f in trigger.findings if not f.ref.cluster] if is_default else []
+    found = own + list(report.findings)
     context = _safe("recent changes", lambda: changes.recent_changes(client, scope.namespace, now,
                                                                       window_s=CHANGE_WINDOW_S), notes, where)
     context += _safe("events", lambda: _events(client, trigger, found, now), notes, where)
-    _safe("service selectors", lambda: _service_context(client, found), notes, where)
     findings = found + context
+    findings += _safe("pod status", lambda: pod_context(client, trigger, findings, now), notes, where)
+    if is_default and settings.prometheus.url:
+        findings += _safe("saturation", lambda: saturation(settings), notes, where)
+    if is_default and settings.hubble.address:
+        findings += _safe("latency", lambda: slow_edges(settings, scope, now), notes, where)
+    _safe("service selectors", lambda: _service_context(client, findings), notes, where)
     if label:
         findings = [_labelled(f, label) for f in findings]
     return findings
@@ -213,6 +220,145 @@ def _pod_parent(ref: ResourceRef) -> ResourceRef | None:
         return None
     m = _POD_OF_DEPLOYMENT.match(ref.name)
     return ResourceRef(kind="Deployment", namespace=ref.namespace, name=m["name"]) if m else None
+
+
+# -- pods: what `kubectl describe pod` adds ----------------------------------------------------------------
+MAX_STATUS_PODS = 12
+
+
+def _pods_in_question(trigger: Trigger, findings: list[Finding]) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """(namespace, pod) named by findings, and (namespace, workload name) of the trigger's target and of
+    the workloads findings point at."""
+    pods: set[tuple[str, str]] = set()
+    owners: set[tuple[str, str]] = set()
+    for f in findings:
+        if f.ref.kind == "Pod" and f.ref.namespace:
+            pods.add((f.ref.namespace, f.ref.name))
+            if f.parent is not None and f.parent.kind in ("Deployment", "StatefulSet", "DaemonSet"):
+                owners.add((f.parent.namespace, f.parent.name))
+    t = trigger.target
+    if t is not None and t.namespace and t.kind in ("Deployment", "StatefulSet", "DaemonSet", "Pod"):
+        owners.add((t.namespace, t.name))
+    return pods, owners
+
+
+def pod_context(client: KubeClient, trigger: Trigger, findings: list[Finding], now: datetime) -> list[Finding]:
+    """What an SRE reads in `kubectl describe pod` of the pods in question: a container's last termination
+    (OOMKilled, exit code 1) explains a restart that the current state - running, probe failing while it
+    starts again - hides. Also marks each finding about a pod with how that pod is now (`pod_now`: ready /
+    not ready / gone; `running_s`: since its containers last started): a probe that failed while a pod
+    started, on a pod that is ready now or still starting, is a start-up, not the problem."""
+    pods, owners = _pods_in_question(trigger, findings)
+    namespaces = sorted({ns for ns, _ in pods} | {ns for ns, _ in owners})[:3]
+    if not namespaces:
+        return []
+    live: dict[tuple[str, str], dict[str, Any]] = {}
+    for ns in namespaces:
+        for p in client.list("pods", ns):
+            live[(ns, o.name(p))] = p
+    for i, f in enumerate(findings):
+        if f.ref.kind == "Pod" and f.source in (FindingSource.EVENT, FindingSource.ANALYZER, FindingSource.K8SGPT):
+            p = live.get((f.ref.namespace, f.ref.name))
+            extra: dict[str, Any] = {"pod_now": "gone" if p is None else "ready" if _ready(p) else "not ready"}
+            started = _started(p) if p is not None else None
+            if started is not None:
+                extra["running_s"] = round(max(0.0, (now - started).total_seconds()), 1)
+            findings[i] = f.model_copy(update={"evidence": {**f.evidence, **extra}})
+    chosen = [k for k in sorted(live) if k in pods]
+    chosen += [k for k in sorted(live) if k not in pods and _owned_by(live[k], owners)]
+    since = now - timedelta(seconds=EVENT_WINDOW_S)
+    out: list[Finding] = []
+    for ns, name in chosen[:MAX_STATUS_PODS]:
+        p = live[(ns, name)]
+        for cs in o.container_statuses(p, init=True) + o.container_statuses(p):
+            last = o.mapping(o.dig(cs, "lastState", "terminated"))
+            finished = o.parse_time(last.get("finishedAt"))
+            if not last or (finished is not None and finished < since):
+                continue
+            reason = o.text(last.get("reason")) or "Unknown"
+            code = o.num(last.get("exitCode"))
+            if reason == "Completed" and code == 0:
+                continue
+            msg = " ".join(o.text(last.get("message")).split())[:200]
+            text = (f"container {o.text(cs.get('name'))} of pod {name} restarted {o.num(cs.get('restartCount'))} "
+                    f"time(s); the last termination reason is {reason} (exit code {code})"
+                    + (f": {msg}" if msg else ""))
+            kind, wname = o.workload_of(p)
+            parent = ResourceRef(kind=kind, namespace=ns, name=wname) if kind != "Pod" else None
+            out.append(Finding(source=FindingSource.ANALYZER, analyzer="PodStatus", severity=Severity.ERROR,
+                               ref=ResourceRef(kind="Pod", namespace=ns, name=name), parent=parent, errors=[text],
+                               evidence={"reason": reason, "exit_code": code, "container": o.text(cs.get("name")),
+                                         "restarts": o.num(cs.get("restartCount")),
+                                         "finished": finished.isoformat() if finished else ""}))
+    return out
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    return o.text(o.dig(pod, "status", "phase")) == "Running" and \
+        o.text((o.condition(pod, "Ready") or {}).get("status")) == "True"
+
+
+def _started(pod: dict[str, Any]) -> datetime | None:
+    """When the pod's containers last (re)started: the latest running container's start."""
+    times = [o.parse_time(o.dig(cs, "state", "running", "startedAt")) for cs in o.container_statuses(pod)]
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
+
+
+def _owned_by(pod: dict[str, Any], owners: set[tuple[str, str]]) -> bool:
+    kind, name = o.workload_of(pod)
+    return kind != "Pod" and (o.namespace(pod), name) in owners
+
+
+# -- saturation: limits that are full right now --------------------------------------------------------------
+POOL_FULL = 0.95
+SATURATION_QUERIES = (
+    ("db_pool_saturation", "max by (namespace, service) (db_pool_connections_in_use / (db_pool_connections_max > 0))"),
+    ("db_pool_waiting", "sum by (namespace, service) (db_pool_connections_waiting)"),
+)
+
+
+def saturation(settings: Settings) -> list[Finding]:
+    """Connection pools that are full now (instant queries, no baseline needed): a pool at its size with
+    requests queueing for a connection is exhausted whatever it looked like an hour ago. The anomaly
+    detector needs a baseline; this needs none, so it also answers minutes after the fault."""
+    from prophet_sre.tools.prometheus import PrometheusTool
+
+    assert settings.prometheus.url
+    tool = PrometheusTool.from_settings(settings)
+    values: dict[tuple[str, str], dict[str, float]] = {}
+    for name, promql in SATURATION_QUERIES:
+        for smp in tool.instant(promql):
+            ns, svc = smp.labels.get("namespace", ""), smp.labels.get("service", "")
+            if ns and svc and smp.value == smp.value:  # NaN: 0/0
+                values.setdefault((ns, svc), {})[name] = smp.value
+    out = []
+    for (ns, svc), v in sorted(values.items()):
+        used, waiting = v.get("db_pool_saturation", 0.0), v.get("db_pool_waiting", 0.0)
+        if used < POOL_FULL or waiting <= 0:
+            continue
+        text = (f"service {ns}/{svc}: DB connection pool exhausted: {used:.0%} of its connections in use and "
+                f"{waiting:.0f} request(s) waiting for a connection")
+        out.append(Finding(source=FindingSource.PROMETHEUS, analyzer="db_pool_waiting", severity=Severity.ERROR,
+                           ref=ResourceRef(kind="Service", namespace=ns, name=svc), errors=[text],
+                           evidence={"in_use_ratio": round(used, 3), "waiting": round(waiting, 1)}))
+    return out[:10]
+
+
+LATENCY_WINDOW_S = 300.0
+
+
+def slow_edges(settings: Settings, scope: Scope, now: datetime) -> list[Finding]:
+    """Where latency originates, from Hubble's L7 flows of the last five minutes (`agents/latency.py`)."""
+    from prophet_sre.agents.latency import slow_services
+    from prophet_sre.tools.hubble import HubbleTool
+    from prophet_sre.tools.hubble_flows import FlowFilterSpec
+
+    assert settings.hubble.address
+    spec = FlowFilterSpec(namespace=[scope.namespace]) if scope.namespace else None
+    with HubbleTool(settings.hubble.address, timeout_s=settings.hubble.timeout_s, now=lambda: now) as tool:
+        batch = tool.flows(spec, since=LATENCY_WINDOW_S)
+    return slow_services(batch.flows, now)
 
 
 # -- services --------------------------------------------------------------------------------------------

@@ -9,6 +9,9 @@ from prophet_sre.cli import agents as agents_cmd
 from prophet_sre.cli import analyze as analyze_cmd
 from prophet_sre.cli import audit as audit_cmd
 from prophet_sre.cli import demo as demo_cmd
+from prophet_sre.cli import eval as eval_cmd
+from prophet_sre.cli import mcp as mcp_cmd
+from prophet_sre.cli import operator as operator_cmd
 from prophet_sre.cli import runbooks as runbooks_cmd
 from prophet_sre.cli import sim as sim_cmd
 from prophet_sre.cli.common import console, fail, output_option
@@ -27,6 +30,9 @@ app.add_typer(audit_cmd.app, name="audit")
 app.command("analyze")(analyze_cmd.analyze)
 agents_cmd.register(app)
 app.command("demo")(demo_cmd.demo)
+app.command("operator")(operator_cmd.operator)
+eval_cmd.register(app)
+app.command("mcp")(mcp_cmd.mcp)
 
 
 @app.command()

@@ -69,7 +69,11 @@ class World:
 
 def start_world(path: Path | str, *, speed: float = 20.0, workdir: Path | None = None, prometheus: bool = True,
                 workers: int = 2, flow_budget: float | None = 200.0) -> World:
-    """Start the scenario's clusters (a fleet when it names several) with the scenario loaded."""
+    """Start the scenario's clusters (a fleet when it names several) and load the scenario into them.
+
+    Order matters at high speed: Prometheus starts first (it applies its targets ~5 wall seconds after
+    start), the clusters next, and the scenario - whose faults are scheduled relative to its loading - only
+    once Prometheus has scraped every cluster, so the metrics cover the fault from its first second."""
     path = Path(path)
     scenario = load_scenario(path)
     workdir = workdir or Path(tempfile.mkdtemp(prefix=f"prophet-{scenario.id}-"))
@@ -77,35 +81,55 @@ def start_world(path: Path | str, *, speed: float = 20.0, workdir: Path | None =
     fleet = None
     if len(scenario.clusters) > 1:
         from prophet_sre.sim.fleet import SimFleet
-        from prophet_sre.sim.fleet.cli import load_scenarios
 
         fleet = SimFleet(tuple(scenario.clusters), speed=speed, workers=workers).setup()
         clusters = dict(fleet.clusters)
-        _budget(clusters, flow_budget)
-        load_scenarios(fleet, [path])
-        fleet.start()
-        kubeconfig = fleet.write_kubeconfig(workdir / "kubeconfig")
     else:
-        cluster = SimCluster(ClusterOptions(name=scenario.clusters[0], speed=speed, workers=workers,
-                                            scenarios=[path]))
-        clusters = {scenario.clusters[0]: cluster}
-        _budget(clusters, flow_budget)
-        cluster.start()
-        kubeconfig = cluster.write_kubeconfig(workdir / "kubeconfig")
-    world = World(scenario, path, clusters, kubeconfig, workdir, fleet=fleet)
+        name = scenario.clusters[0]
+        clusters = {name: SimCluster(ClusterOptions(name=name, speed=speed, workers=workers))}
+    _budget(clusters, flow_budget)
+    world = World(scenario, path, clusters, workdir / "kubeconfig", workdir, fleet=fleet)
     if prometheus:
-        try:
-            from prophet_sre.sim.prometheus import PrometheusServer
-
-            # a scrape every ~5 cluster seconds, whatever the speed (Prometheus stamps samples in wall time)
-            world.prometheus = PrometheusServer([c.metrics_url for c in clusters.values()], root=workdir / "prometheus",
-                                                scrape_interval_s=max(0.05, min(1.0, 5.0 / speed)))
-            world.prometheus.start()
-        except ToolUnavailable as e:
-            world.prometheus = None
-            world.notes.append(f"no Prometheus: {e}; metric evidence and metric checks are skipped")
-            log.warning("%s", world.notes[-1])
+        _start_prometheus(world, speed)
+    try:
+        if fleet is not None:
+            fleet.start()
+            fleet.write_kubeconfig(world.kubeconfig)
+        else:
+            world.default.start()
+            world.default.write_kubeconfig(world.kubeconfig)
+        if world.prometheus is not None and not world.prometheus.wait_for_scrapes(timeout_s=30):
+            world.notes.append("Prometheus had not scraped every cluster after 30 s; early metrics are missing")
+        _load(world)
+    except BaseException:
+        world.stop()
+        raise
     return world
+
+
+def _start_prometheus(world: World, speed: float) -> None:
+    from prophet_sre.sim.prometheus import PrometheusServer
+
+    # a scrape every ~10 cluster seconds, at most once per 0.2 wall s (a busy machine misses shorter ones)
+    server = PrometheusServer([c.metrics_url for c in world.clusters.values()], root=world.workdir / "prometheus",
+                              scrape_interval_s=max(0.2, min(1.0, 10.0 / speed)))
+    try:
+        server.start()
+        world.prometheus = server
+    except ToolUnavailable as e:
+        world.notes.append(f"no Prometheus: {e}; metric evidence and metric checks are skipped")
+        log.warning("%s", world.notes[-1])
+
+
+def _load(world: World) -> None:
+    if world.fleet is not None:
+        from prophet_sre.sim.fleet.cli import load_scenarios
+
+        load_scenarios(world.fleet, [world.path])
+    else:
+        from prophet_sre.sim.scenario import apply as scenario_apply
+
+        scenario_apply.load_file(world.default, world.path, cluster_name=world.scenario.clusters[0])
 
 
 def _budget(clusters: dict[str, SimCluster], flow_budget: float | None) -> None:

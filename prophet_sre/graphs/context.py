@@ -105,7 +105,8 @@ def build_deps(settings: Settings, policy: AutonomousActionSpec | None = None, *
     if settings.prometheus.url:
         from prophet_sre.tools.prometheus import PrometheusTool
 
-        deps.prometheus = PrometheusTool(settings.prometheus.url, timeout_s=settings.prometheus.timeout_s)
+        deps.prometheus = PrometheusTool.from_settings(
+            settings, cluster_clock=lambda: clients.for_cluster().cluster_now().timestamp())
     return deps
 
 

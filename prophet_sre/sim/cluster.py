@@ -21,7 +21,7 @@ import uvicorn
 import yaml
 
 from prophet_sre.errors import SimError
-from prophet_sre.sim import bootstrap, control, defaults, rbac, validation
+from prophet_sre.sim import bootstrap, control, crd_validation, defaults, rbac, validation
 from prophet_sre.sim import status as st
 from prophet_sre.sim.api import ADMIN, ApiContext, SimApiApp
 from prophet_sre.sim.clock import SimClock
@@ -63,13 +63,21 @@ class ClusterOptions:
 
 def admit_defaults_and_validation(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None,
                                   op: str) -> None:
-    """Mutating then validating admission, in that order, like kube-apiserver."""
+    """Mutating then validating admission, in that order, like kube-apiserver.
+
+    Custom resources are first pruned and defaulted against their served version's schema, and their
+    schema errors join the ObjectMeta ones in the same 422 (sim/crd_validation.py)."""
     defaults.apply_defaults(rt, obj, old=old)
+    if rt.crd:
+        crd_validation.prepare(rt, obj)
     errors = validation.validate(rt, obj, old)
     if errors:
         bad_decode = validation.decode_error_status(rt, errors)
         if bad_decode is not None:  # a wrong type is a 400 (the body does not decode), not a 422
             raise st.bad_request(bad_decode["message"])
+    if rt.crd:  # a custom resource's wrong types are schema errors: 422, not 400
+        errors = errors + crd_validation.validate(rt, obj, old)
+    if errors:
         raise st.invalid(validation.invalid_status(rt, obj.get("metadata", {}).get("name", ""), errors))
 
 

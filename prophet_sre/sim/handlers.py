@@ -15,7 +15,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from prophet_sre.sim import codec, patch, selectors, tables, validation
+from prophet_sre.sim import codec, crd_validation, patch, selectors, tables, validation
 from prophet_sre.sim import status as st
 from prophet_sre.sim.registry import VIRTUAL_KINDS, ResourceType
 from prophet_sre.sim.requestinfo import RequestInfo, truthy
@@ -160,7 +160,7 @@ def check_field_validation(call: Call, obj: dict[str, Any]) -> dict[str, str]:
     if mode not in ("Strict", "Warn", "Ignore"):
         raise st.bad_request(f'fieldValidation must be one of "Ignore", "Warn", or "Strict", got "{mode}"')
     if call.rt.crd:
-        return {}
+        return _check_cr_fields(call, obj, mode)
     if mode == "Strict":
         status_body = validation.strict_decoding_status(call.rt, obj)
         if status_body is not None:
@@ -171,6 +171,24 @@ def check_field_validation(call: Call, obj: dict[str, Any]) -> dict[str, str]:
     if mode == "Ignore" or not unknown:
         return {}
     return {"Warning": ", ".join(f'299 - "unknown field \\"{p}\\""' for p in unknown)}
+
+
+def _check_cr_fields(call: Call, obj: dict[str, Any], mode: str) -> dict[str, str]:
+    """Unknown fields of a custom resource: those its schema prunes, then unknown ObjectMeta fields."""
+    if mode == "Ignore":
+        return {}
+    unknown = crd_validation.unknown_fields(call.rt, obj) + validation.unknown_fields(call.rt, obj)
+    if not unknown:
+        return {}
+    if mode == "Strict":
+        raise st.bad_request(crd_validation.strict_message(call.rt, unknown))
+    return {"Warning": ", ".join(f'299 - "unknown field \\"{p}\\""' for p in unknown)}
+
+
+def _drop_status_on_create(call: Call, obj: dict[str, Any]) -> None:
+    """A custom resource with the status subresource cannot set status on create (PrepareForCreate)."""
+    if call.rt.crd and call.rt.has_subresource("status") and not call.info.subresource:
+        obj.pop("status", None)
 
 
 def _check_body_identity(call: Call, obj: dict[str, Any]) -> None:
@@ -205,6 +223,7 @@ async def create(call: Call) -> Response:
     body = codec.decode_body(raw, ctype)
     _check_body_identity(call, body)
     warn = check_field_validation(call, body)
+    _drop_status_on_create(call, body)
     obj = call.ctx.store.create(call.rt, body, dry_run=call.dry_run)
     return codec.json_response(call.ctx.present(call.rt, obj), 201, headers=warn or None)
 
@@ -212,12 +231,12 @@ async def create(call: Call) -> Response:
 async def update(call: Call) -> Response:
     body = codec.decode_body(await call.request.body(), call.request.headers.get("content-type"))
     _check_body_identity(call, body)
-    check_field_validation(call, body)
+    warn = check_field_validation(call, body)
     name = body["metadata"].get("name")
     if name != call.info.name:
         raise st.bad_request(f"the name of the object ({name}) does not match the name on the URL ({call.info.name})")
     obj = call.ctx.store.update(call.rt, body, subresource=call.info.subresource, dry_run=call.dry_run)
-    return codec.json_response(call.ctx.present(call.rt, obj))
+    return codec.json_response(call.ctx.present(call.rt, obj), headers=warn or None)
 
 
 def apply_patch(rt: ResourceType, live: dict[str, Any], patch_type: str, body: Any) -> dict[str, Any]:
@@ -258,14 +277,14 @@ async def patch_(call: Call) -> Response:
         if not isinstance(new, dict):
             raise st.bad_request("the patch produced an object that is not a JSON object")
         _restore_identity(call, live, new)
-        check_field_validation(call, new)
+        warn = check_field_validation(call, new)
         try:
             obj = store.update(call.rt, new, subresource=call.info.subresource, dry_run=call.dry_run)
         except st.ApiError as e:
             if e.reason == "Conflict" and not _patch_pins_rv(body):
                 continue
             raise
-        return codec.json_response(call.ctx.present(call.rt, obj))
+        return codec.json_response(call.ctx.present(call.rt, obj), headers=warn or None)
     raise st.conflict(call.rt, call.info.name)
 
 
@@ -300,7 +319,7 @@ def _server_side_apply(call: Call, body: Any) -> Response:
         raise st.bad_request(f"the name of the object ({body['metadata'].get('name')}) does not match the name on "
                              f"the URL ({call.info.name})")
     body["metadata"]["name"] = call.info.name
-    check_field_validation(call, body)
+    warn = check_field_validation(call, body)
     force = truthy(call.query.get("force"))
     store = call.ctx.store
     for _attempt in range(5):
@@ -315,12 +334,13 @@ def _server_side_apply(call: Call, body: Any) -> Response:
             raise st.bad_request(str(e)) from e
         try:
             if live is None:
+                _drop_status_on_create(call, new)
                 obj = store.create(call.rt, new, dry_run=call.dry_run)
-                return codec.json_response(call.ctx.present(call.rt, obj), 201)
+                return codec.json_response(call.ctx.present(call.rt, obj), 201, headers=warn or None)
             _restore_identity(call, live, new)
             new["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
             obj = store.update(call.rt, new, subresource=call.info.subresource, dry_run=call.dry_run)
-            return codec.json_response(call.ctx.present(call.rt, obj))
+            return codec.json_response(call.ctx.present(call.rt, obj), headers=warn or None)
         except st.ApiError as e:
             if e.reason in ("Conflict", "AlreadyExists"):
                 continue

@@ -130,6 +130,21 @@ class PrometheusServer:
                 raise ToolUnavailable(f"prometheus was not ready within {timeout_s:g} s: {tail}", retry_after_s=5)
             time.sleep(0.1)
 
+    def wait_for_scrapes(self, timeout_s: float = 20.0) -> bool:
+        """Wait until every target has been scraped successfully once (`up == 1` for each). Prometheus
+        applies its scrape targets ~5 wall seconds after start; a simulated world waits for this before its
+        faults are scheduled, or the first minutes of a fast sim would never be seen."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                got = httpx.get(f"{self.url}/api/v1/query", params={"query": "up == 1"}, timeout=1.0).json()
+                if len((got.get("data") or {}).get("result") or []) >= len(self.targets):
+                    return True
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(0.1)
+        return False
+
     def stop(self) -> None:
         """Terminate the process (kill it if it does not exit in 10 s) and remove a temp dir we made."""
         proc, self._proc = self._proc, None

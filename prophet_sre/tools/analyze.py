@@ -146,7 +146,7 @@ def default_sources(client: KubeClient, settings: Settings | None = None) -> lis
         from prophet_sre.tools.prometheus import PrometheusTool
         from prophet_sre.tools.signals import AnomalyDetector, PrometheusSource
 
-        tool = PrometheusTool(s.prometheus.url, timeout_s=s.prometheus.timeout_s)
+        tool = PrometheusTool.from_settings(s, cluster_clock=lambda: client.cluster_now().timestamp())
         sources.append(PrometheusSource(AnomalyDetector(tool), threshold=s.prometheus.anomaly_threshold))
     if s.hubble.address:
         from prophet_sre.tools.eastwest import HubbleSource

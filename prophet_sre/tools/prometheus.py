@@ -15,6 +15,16 @@ summarised per series (last, min, max, mean, and a short trend).
 `series()` return typed values and raise (what programs such as the anomaly detector use).
 
 The client is injectable (`client=`), the transport seam tests use instead of patching the library.
+
+Cluster time. Every query and window a caller gives is in cluster time; `time_scale` (cluster seconds
+per wall second of the stored samples, `PrometheusSettings.time_scale`: 1 on a real cluster, the speed
+of a simulated one) is applied here and nowhere else. Queries go through
+`promql_time.to_wall` (range, subquery and offset durations divided, `@` instants moved, per-second
+functions per cluster second; see that module). Instants stay Prometheus' own (wall) time: `instant(at=)`
+and a range's `end`. Durations are cluster seconds: a range's span `end - start` and `step_s` are
+divided by the scale, and the points come back on that compressed axis (`end + (t - end) * scale`), so
+a caller that splits them by cluster-second windows before `end` (the anomaly detector's `Windows`)
+gets what it meant. Envelopes show the query as it was written. At scale 1 nothing changes.
 """
 
 from __future__ import annotations
@@ -24,10 +34,10 @@ import json
 import math
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import requests
 from prometheus_api_client import PrometheusApiClientException
@@ -35,8 +45,11 @@ from urllib3.util import Retry
 
 from prophet_sre import errors
 from prophet_sre.tools import budget as bud
-from prophet_sre.tools import envelope
+from prophet_sre.tools import envelope, promql_time
 from prophet_sre.tools.kube.usage import PodUsage
+
+if TYPE_CHECKING:
+    from prophet_sre.config import Settings
 
 Result = envelope.ToolResult[Any]
 DEFAULT_TIMEOUT_S = 5.0
@@ -137,9 +150,17 @@ class PrometheusTool:
     """PromQL against one Prometheus server; `query*` return envelopes, `instant`/`series` raise."""
 
     def __init__(self, url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, budget: bud.Budget | None = None,
-                 client: PromClient | None = None, verify_tls: bool = True) -> None:
+                 client: PromClient | None = None, verify_tls: bool = True, time_scale: float = 1.0,
+                 cluster_clock: Callable[[], float] | None = None) -> None:
+        """`time_scale`: cluster seconds per wall second of the stored samples (see the module doc);
+        `cluster_clock`: the cluster's "now" in unix seconds, which anchors `@` timestamps in queries
+        (None: the cluster's clock reads the present)."""
+        if not time_scale > 0:
+            raise errors.InvalidInput(f"time_scale must be positive (got {time_scale}); 1 for a real cluster")
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
+        self.time_scale = float(time_scale)
+        self.cluster_clock = cluster_clock
         self.budget = budget or bud.Budget()
         if client is None:
             from prometheus_api_client import PrometheusConnect
@@ -147,6 +168,27 @@ class PrometheusTool:
             client = PrometheusConnect(url=self.url, disable_ssl=not verify_tls, retry=Retry(total=0),
                                        timeout=timeout_s)  # type: ignore[arg-type]
         self.client = client
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, cluster_clock: Callable[[], float] | None = None,
+                      budget: bud.Budget | None = None) -> PrometheusTool:
+        """The tool for `settings.prometheus` (url, timeout, time scale); `ConfigError` without a URL."""
+        p = settings.prometheus
+        if not p.url:
+            raise errors.ConfigError("no Prometheus configured: set PROPHET_PROMETHEUS__URL")
+        return cls(p.url, timeout_s=p.timeout_s, time_scale=p.time_scale, cluster_clock=cluster_clock,
+                   budget=budget)
+
+    # -- cluster time -> Prometheus time -------------------------------------------------------------------
+    def to_wall(self, promql: str) -> str:
+        """`promql` as sent to Prometheus (identical at time scale 1; see `promql_time`)."""
+        if self.time_scale == 1:
+            return promql
+        wall_now = time.time()
+        cluster_now = None
+        if self.cluster_clock is not None and "@" in promql:
+            cluster_now = self.cluster_clock()
+        return promql_time.to_wall(promql, self.time_scale, cluster_now=cluster_now, wall_now=wall_now)
 
     # -- one boundary for every failure ------------------------------------------------------------------
     def _call(self, what: str, fn: Any, *args: Any, **kw: Any) -> Any:
@@ -182,19 +224,31 @@ class PrometheusTool:
     def instant(self, promql: str, *, at: float | None = None) -> list[Sample]:
         """An instant query; a scalar becomes one unlabelled Sample, NaN values are kept (they say 0/0)."""
         params = {"time": f"{at:.3f}"} if at is not None else None
-        data = self._call("a query", self.client.custom_query, promql, params=params)
+        data = self._call("a query", self.client.custom_query, self.to_wall(promql), params=params)
         if isinstance(data, list) and len(data) == 2 and not isinstance(data[0], dict):  # scalar / string
             return [Sample({}, _float(data[1]))]
         return [Sample(dict(r.get("metric") or {}), _float((r.get("value") or [0, "NaN"])[1])) for r in data or ()]
 
     def series(self, promql: str, *, start: float, end: float, step_s: float) -> list[RangeSeries]:
-        """A range query from `start` to `end` (unix seconds); non-finite points are dropped."""
-        data = self._call("a range query", self.client.custom_query_range, promql,
-                          start_time=datetime.fromtimestamp(start, UTC), end_time=datetime.fromtimestamp(end, UTC),
-                          step=f"{max(step_s, 0.001):g}s")
+        """A range query from `start` to `end` (unix seconds); non-finite points are dropped.
+
+        `end` is Prometheus' time; the span and `step_s` are cluster seconds (see the module doc)."""
+        scale = self.time_scale
+        if scale == 1:
+            wall_start, step = start, f"{max(step_s, 0.001):g}s"
+        else:
+            wall_start = end - (end - start) / scale
+            step = promql_time.format_duration_ms(max(1, round(step_s * 1000 / scale)))
+        # the library rounds start/end to whole seconds (50 cluster seconds at 50x); its `params` win
+        exact = {"start": f"{wall_start:.3f}", "end": f"{end:.3f}"} if scale != 1 else None
+        sent_end = float(f"{end:.3f}")  # points map back from the instant Prometheus evaluated at
+        data = self._call("a range query", self.client.custom_query_range, self.to_wall(promql),
+                          start_time=datetime.fromtimestamp(wall_start, UTC), end_time=datetime.fromtimestamp(end, UTC),
+                          step=step, params=exact)
         out = []
         for r in data or ():
-            pts = [(float(t), v) for t, raw in r.get("values") or () if math.isfinite(v := _float(raw))]
+            pts = [(float(t) if scale == 1 else end + (float(t) - sent_end) * scale, v)
+                   for t, raw in r.get("values") or () if math.isfinite(v := _float(raw))]
             out.append(RangeSeries(dict(r.get("metric") or {}), pts))
         return out
 

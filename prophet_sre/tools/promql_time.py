@@ -35,6 +35,7 @@ answer over the wrong window.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -220,11 +221,10 @@ class _Rewriter:
             return  # the query's own range: already Prometheus' time
         if t is None or t.kind != "number":
             raise errors.InvalidQuery(f"the @ modifier at {self.where(k)} needs a unix timestamp, start() or end()")
-        if self.wall_now is None:
-            raise errors.InvalidQuery("an @ timestamp needs the current time to convert it (internal: wall_now)")
-        cluster_now = self.wall_now if self.cluster_now is None else self.cluster_now
+        wall_now = time.time() if self.wall_now is None else self.wall_now
+        cluster_now = wall_now if self.cluster_now is None else self.cluster_now
         instant = sign * float(t.text) if not t.text.lower().startswith("0x") else sign * int(t.text, 16)
-        wall = self.wall_now - (cluster_now - instant) / self.scale
+        wall = wall_now - (cluster_now - instant) / self.scale
         for i in range(k + 1, j):  # the sign is folded into the converted instant
             self.replace[self.sig[i]] = ""
         self.replace[self.sig[j]] = f"{wall:.3f}"
@@ -272,18 +272,18 @@ class _Rewriter:
         out: list[str] = []
         for i, t in enumerate(self.toks):
             # outermost first when opening, innermost first when closing
-            for w in sorted(before.get(i, ()), key=lambda w: (-w.end, w.seq)):
-                out.append("(")
+            out.extend("(" for _ in before.get(i, ()))
             out.append(self.replace.get(i, t.text))
             for w in sorted(after.get(i, ()), key=lambda w: (-w.start, -w.seq)):
-                out.append(w.suffix if w.suffix.endswith(")") and w.suffix.startswith(" ") else w.suffix)
+                out.append(w.suffix)
         return "".join(out)
 
 
 def to_wall(promql: str, scale: float, *, cluster_now: float | None = None, wall_now: float | None = None) -> str:
     """`promql`, written in cluster time, as the query to send a Prometheus storing wall time at `scale`
-    cluster seconds per wall second (see the module docstring for the exact forms). `wall_now` and
-    `cluster_now` (unix seconds) anchor `@` timestamps; scale 1 returns `promql` itself."""
+    cluster seconds per wall second (see the module docstring for the exact forms). `wall_now` (default:
+    the clock now) and `cluster_now` (default: `wall_now`), in unix seconds, anchor `@` timestamps;
+    scale 1 returns `promql` itself."""
     if scale <= 0:
         raise errors.InvalidInput(f"time scale must be positive (got {scale})")
     if scale == 1:

@@ -13,7 +13,8 @@
   clock. `verdicts` gates the verdict-specific detector: drop spikes count only when `DROPPED` is
   listed; scans, DNS error bursts and new edges are connection patterns and count whatever the
   attempts' verdicts were (a port scan is mostly answered with RST, which Hubble reports FORWARDED);
-  a new edge alone does not open an incident (`watch.SUPPORTING_ONLY`).
+  a new edge alone does not open an incident (`watch.SUPPORTING_ONLY`). Drops for lack of backends on
+  a Service that has ready endpoints again are over (pods were starting) and are left out.
 - event: Warning events newer than a time on the cluster's clock, one finding per (object, reason),
   with the owning workload of a Pod resolved (bounded number of reads per poll).
 
@@ -88,7 +89,7 @@ class AnomalyCollector:
             from prophet_sre.tools.prometheus import PrometheusTool
             from prophet_sre.tools.signals import AnomalyDetector, PrometheusSource, Windows
 
-            tool = PrometheusTool(settings.prometheus.url, timeout_s=settings.prometheus.timeout_s)
+            tool = PrometheusTool.from_settings(settings, cluster_clock=lambda: client.cluster_now().timestamp())
             self.prometheus = PrometheusSource(AnomalyDetector(tool, windows=windows or Windows()), threshold=threshold)
         self.kube = AnalyzerSource(client)
         self.capi = CapiSource(FleetInventory(client), probe=False)
@@ -173,7 +174,10 @@ class HubbleCollector:
     """East-west anomalies from the relay's recent flows; `now` is the cluster's clock (flows carry it)."""
 
     def __init__(self, settings: Settings, verdicts: Sequence[str], now: Callable[[], datetime], *,
-                 config: Any = None) -> None:
+                 config: Any = None, client: KubeClient | None = None) -> None:
+        """`client`: the cluster, to check whether a Service that dropped connections for lack of backends
+        still has none (without it every such drop spike counts)."""
+        self.client = client
         self.verdicts = tuple(v.upper() for v in verdicts)
         self.address = settings.hubble.address
         self.source: Any = None
@@ -193,7 +197,25 @@ class HubbleCollector:
         if len(found) < len(r.findings):
             notes.append(f"hubble: {len(r.findings) - len(found)} drop finding(s) ignored (DROPPED is not among "
                          f"the trigger's verdicts {list(self.verdicts)})")
+        healed = [f for f in found if self.healed(f)]
+        if healed:
+            found = [f for f in found if f not in healed]
+            notes.append("hubble: drops for lack of backends ignored, the Service has ready endpoints now: "
+                         + ", ".join(str(f.ref) for f in healed[:5]))
         return Collected(found, notes, via="hubble")
+
+    def healed(self, f: Finding) -> bool:
+        """A Service's 'no backends' drops that are over: it has ready endpoints again (pods that were
+        starting, a rollout that finished). A Service that still has none stays an incident."""
+        reasons = f.evidence.get("reasons")
+        if self.client is None or f.analyzer != "eastwest.drops" or f.ref.kind != "Service" \
+                or not isinstance(reasons, dict) or set(reasons) != {"SERVICE_BACKEND_NOT_FOUND"}:
+            return False
+        try:
+            ep = self.client.get("endpoints", f.ref.name, f.ref.namespace)
+        except ProphetError:
+            return False
+        return any(o.items(s.get("addresses")) for s in o.items(ep.get("subsets")))
 
     def counts(self, f: Finding) -> bool:
         return not self.verdicts or f.analyzer != "eastwest.drops" or "DROPPED" in self.verdicts

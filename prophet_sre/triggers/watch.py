@@ -158,7 +158,8 @@ class TriggerWatch:
         if t == "k8sgpt":
             return collect.K8sGPTCollector(self.client, self.settings)
         if t == "hubble":
-            return collect.HubbleCollector(self.settings, self.spec.verdicts, self._cluster_now, config=self._eastwest)
+            return collect.HubbleCollector(self.settings, self.spec.verdicts, self._cluster_now, config=self._eastwest,
+                                           client=self.client)
         return collect.EventCollector(self.client, self.spec.event_reasons)
 
     def close(self) -> None:
