@@ -15,7 +15,8 @@ always give the same `Diagnosis`, fast enough to run on every trigger. It reason
    config object a workload's pods need absorbs that workload's generic failures. A recent change on the
    object (or on the workload whose pods showed it) means the change introduced it: the summary names
    the change, and the confidence rises. A change followed by symptoms on its workload with no specific
-   cause is a bad rollout.
+   cause is a bad rollout - or a misconfigured probe when the change touched only a probe and that probe
+   now fails.
 4. Rank: strength, then whether it explains the symptoms (the frontend's 5xx are explained by the
    backend it calls failing), then a fixed order of categories and names, so ties are deterministic.
 5. Confidence is calibrated on the evidence: ~0.9 for strong direct evidence plus a change that
@@ -63,6 +64,7 @@ ABSORBS: dict[Category, set[Category]] = {
     Category.CRASHLOOP: {Category.BAD_ROLLOUT, Category.PROBE_MISCONFIG},
     Category.NETWORK_THREAT: set(),
 }
+PROBE_CHANGES = ("readinessProbe", "livenessProbe", "startupProbe")
 NOT_FROM_CHANGES = {Category.NODE_FAILURE, Category.CLUSTER_DEGRADED, Category.NETWORK_THREAT}
 """Categories a rollout of the object does not introduce (a node dies, a cluster degrades, a pod is hijacked)."""
 
@@ -203,11 +205,17 @@ def _bad_rollouts(cands: dict[tuple[Key, Category], _Cand], symptoms: list[tuple
         hits = [(0.3, i, s) for i, s in symptoms if _related(subject, {key}, findings[i])]
         if not hits:
             continue
-        c = _Cand(subject, Category.BAD_ROLLOUT)
-        c.hits = [(0.35, rollouts[0], Signal(Category.BAD_ROLLOUT, "cause", 0.35, subject,
-                                             findings[rollouts[0]].errors[0] if findings[rollouts[0]].errors else ""))]
+        changed = [str(x) for x in findings[rollouts[0]].evidence.get("changes") or []]
+        probe_only = bool(changed) and all(x.startswith(PROBE_CHANGES) for x in changed)
+        probes_fail = any(s.category == Category.PROBE_MISCONFIG for i, s in symptoms
+                          if _related(subject, {key}, findings[i]))
+        # a rollout that changed nothing but a probe, after which that probe fails: the probe is wrong
+        cat, w = (Category.PROBE_MISCONFIG, 0.6) if probe_only and probes_fail else (Category.BAD_ROLLOUT, 0.35)
+        c = _Cand(subject, cat)
+        c.hits = [(w, rollouts[0], Signal(cat, "cause", w, subject,
+                                          findings[rollouts[0]].errors[0] if findings[rollouts[0]].errors else ""))]
         c.hits += hits[:3]
-        cands[(key, Category.BAD_ROLLOUT)] = c
+        cands[(key, cat)] = c
 
 
 def _score(c: _Cand, symptoms: list[tuple[int, Signal]], changes: dict[Key, list[int]],
@@ -225,7 +233,7 @@ def _score(c: _Cand, symptoms: list[tuple[int, Signal]], changes: dict[Key, list
     if trigger.target is not None and (_key(trigger.target) in c.explained or trigger.target.namespace == ns):
         s += 0.03
     s = min(DIRECT_CAP, s)  # evidence of the effect alone: never certain of what started it
-    if c.changes and c.category != Category.BAD_ROLLOUT:
+    if c.changes and not set(c.changes) & {i for _, i, _ in c.hits}:  # a change that is not already the evidence
         s = 1.0 - (1.0 - s) * (1.0 - CHANGE_BOOST)
     c.score = s
 

@@ -129,8 +129,8 @@ def _hubble(f: Finding, subj: ResourceRef) -> list[Signal]:
     text = f.errors[0] if f.errors else f.analyzer
     if f.analyzer == "eastwest.fanout":
         return [_sig(Category.NETWORK_THREAT, 0.85, subj, text + " - a port/host scan signature")]
-    if f.analyzer == "eastwest.latency_origin":  # slow while what it calls is not: requests queue in it
-        return [_sig(Category.RESOURCE_EXHAUSTION, 0.5, subj, text)]
+    if f.analyzer == "eastwest.latency_origin":  # several times slower while what it calls is not: it queues
+        return [_sig(Category.RESOURCE_EXHAUSTION, 0.6, subj, text)]
     if f.analyzer == "eastwest.latency":
         return [_sig(Category.UNKNOWN, 0.0, subj, text, "symptom")]
     if f.analyzer == "eastwest.new_edge":
@@ -220,9 +220,11 @@ def _probe(f: Finding, subj: ResourceRef, text: str) -> Signal:
     """A failing probe. The server's answer says how sure: an HTTP 404/401/403 or a missing exec command
     means the probe asks for something the container does not have (misconfigured); a refused connection
     only says nothing listens yet - a wrong port, or a container that is starting or crashing (then the
-    crash is the cause). A probe that failed on a pod that is ready now, or that refuses connections on a
+    crash is the cause); a 5xx means the program answers and says it is unhealthy (a bad build). A probe that failed on a pod that is ready now, or that refuses connections on a
     container started less than `STARTUP_GRACE_S` ago, is a start-up, not a problem."""
     low = text.lower()
+    if "statuscode: 5" in low:  # the application answers and reports itself unhealthy: the build, not the probe
+        return _sig(Category.BAD_ROLLOUT, 0.45, subj, text)
     if any(s in low for s in ("statuscode: 404", "statuscode: 401", "statuscode: 403", "no such file",
                               "not found")):
         weight = 0.8

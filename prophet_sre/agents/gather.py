@@ -224,6 +224,9 @@ def _pod_parent(ref: ResourceRef) -> ResourceRef | None:
 
 # -- pods: what `kubectl describe pod` adds ----------------------------------------------------------------
 MAX_STATUS_PODS = 12
+MAX_LOG_PODS = 3
+"""Crashed containers whose previous logs are read (one per pod, the first pods in question)."""
+LOG_LINES = 3
 
 
 def _pods_in_question(trigger: Trigger, findings: list[Finding]) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
@@ -245,7 +248,8 @@ def _pods_in_question(trigger: Trigger, findings: list[Finding]) -> tuple[set[tu
 def pod_context(client: KubeClient, trigger: Trigger, findings: list[Finding], now: datetime) -> list[Finding]:
     """What an SRE reads in `kubectl describe pod` of the pods in question: a container's last termination
     (OOMKilled, exit code 1) explains a restart that the current state - running, probe failing while it
-    starts again - hides. Also marks each finding about a pod with how that pod is now (`pod_now`: ready /
+    starts again - hides; for a container that exited with an error, the last lines it printed
+    (`kubectl logs --previous`) usually say why. Also marks each finding about a pod with how that pod is now (`pod_now`: ready /
     not ready / gone; `running_s`: since its containers last started): a probe that failed while a pod
     started, on a pod that is ready now or still starting, is a start-up, not the problem."""
     pods, owners = _pods_in_question(trigger, findings)
@@ -268,6 +272,7 @@ def pod_context(client: KubeClient, trigger: Trigger, findings: list[Finding], n
     chosen += [k for k in sorted(live) if k not in pods and _owned_by(live[k], owners)]
     since = now - timedelta(seconds=EVENT_WINDOW_S)
     out: list[Finding] = []
+    logs_read = 0
     for ns, name in chosen[:MAX_STATUS_PODS]:
         p = live[(ns, name)]
         for cs in o.container_statuses(p, init=True) + o.container_statuses(p):
@@ -280,9 +285,13 @@ def pod_context(client: KubeClient, trigger: Trigger, findings: list[Finding], n
             if reason == "Completed" and code == 0:
                 continue
             msg = " ".join(o.text(last.get("message")).split())[:200]
+            tail = ""
+            if reason != "OOMKilled" and logs_read < MAX_LOG_PODS:
+                logs_read += 1
+                tail = _last_words(client, ns, name, o.text(cs.get("name")))
             text = (f"container {o.text(cs.get('name'))} of pod {name} restarted {o.num(cs.get('restartCount'))} "
                     f"time(s); the last termination reason is {reason} (exit code {code})"
-                    + (f": {msg}" if msg else ""))
+                    + (f": {msg}" if msg else "") + (f"; its last log lines: {tail}" if tail else ""))
             kind, wname = o.workload_of(p)
             parent = ResourceRef(kind=kind, namespace=ns, name=wname) if kind != "Pod" else None
             out.append(Finding(source=FindingSource.ANALYZER, analyzer="PodStatus", severity=Severity.ERROR,
@@ -291,6 +300,18 @@ def pod_context(client: KubeClient, trigger: Trigger, findings: list[Finding], n
                                          "restarts": o.num(cs.get("restartCount")),
                                          "finished": finished.isoformat() if finished else ""}))
     return out
+
+
+def _last_words(client: KubeClient, namespace: str, pod: str, container: str) -> str:
+    """The last lines the crashed container printed (`kubectl logs --previous --tail`), quoted, bounded;
+    "" when the kubelet kept none. Log text is the application's: it may only ever select a category."""
+    try:
+        text = client.log(namespace, pod, container=container, previous=True, tail=LOG_LINES, limit_bytes=4096)
+    except ProphetError:
+        return ""
+    lines = [" ".join(x.split()) for x in text.splitlines() if x.strip()][-LOG_LINES:]
+    joined = " | ".join(lines)
+    return f'"{joined[:400]}"' if joined else ""
 
 
 def _ready(pod: dict[str, Any]) -> bool:

@@ -151,3 +151,36 @@ def test_redaction_rules() -> None:
     doc = redact_data({"kind": "Secret", "data": {"k": "dmFs"},
                        "env": [{"name": "GITHUB_TOKEN", "value": "ghp_x"}, {"name": "MODE", "value": "prod"}]})
     assert doc["data"] == {"k": "<redacted>"} and doc["env"][0]["value"] == "***" and doc["env"][1]["value"] == "prod"
+
+
+def test_cli_http_server_uses_tokens_from_the_environment(server: Served, tmp_path: Any) -> None:
+    """`prophet mcp --http --port 0` as a process: it prints its URL, needs the env's tokens, serves tools."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROPHET_")}
+    env.update({"PROPHET_DATA_DIR": str(tmp_path), "PROPHET_MCP__TOKENS": f"ops:{RW_TOKEN}:ro",
+                "PROPHET_KUBE__KUBECONFIG": str(server.service.settings.kube.kubeconfig),
+                "PROPHET_KNOWLEDGE__INDEX_BUILTIN": "false", "PROPHET_LOG_LEVEL": "WARNING"})
+    proc = subprocess.Popen([sys.executable, "-m", "prophet_sre", "mcp", "--http", "--port", "0"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        line = ""
+        for line in proc.stderr:
+            if "prophet MCP on " in line:
+                break
+        assert "read-only; 1 token(s)" in line, line
+        url = line.split("prophet MCP on ", 1)[1].split()[0]
+        assert httpx.get(url.replace("/mcp", "/healthz"), timeout=10).status_code == 200
+        assert httpx.post(url, json={}, timeout=10).status_code == 401
+
+        async def call() -> Any:
+            async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {RW_TOKEN}"}, timeout=60) as http, \
+                    Client(streamable_http_client(url, http_client=http)) as client:
+                names = {t.name for t in (await client.list_tools()).tools}
+                assert "propose_plan" not in names  # no --allow-writes
+                return await client.call_tool("list_objects", {"kind": "secrets", "namespace": "default"})
+
+        r = anyio.run(call)
+        assert not r.is_error and "db-creds" in text(r)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

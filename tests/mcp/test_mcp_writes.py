@@ -2,7 +2,8 @@
 
 A simulated cluster with a broken image rollout (`bad-image-tag`). The rw token's caller proposes a
 plan: it stops before any write, with the critic's verdict and a dry-run diff, and the deployment is
-untouched. The read-only token cannot approve it. The rw caller approves: the plan runs, verification
+untouched. A client whose human declines the elicitation prompt does not approve it, and the
+read-only token cannot approve it. The rw caller approves: the plan runs, verification
 passes, the deployment serves the good image again, and the audit log records `mcp:alice` as the approver.
 """
 
@@ -17,9 +18,11 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.types import ElicitRequestParams, ElicitResult
 from mcp_support import RO_TOKEN, RW_TOKEN, SCENARIOS, WRITE_TOOLS, Served, served, text
 
 from prophet_sre.config import Settings
+from prophet_sre.mcp_server import build_server
 from prophet_sre.policy.audit import AuditLog, verify
 from prophet_sre.sim.cluster import ClusterOptions, SimCluster
 from prophet_sre.tools.kube.client import KubeClient
@@ -49,6 +52,20 @@ async def _call(s: Served, token: str, tool: str, args: dict[str, Any]) -> Any:
         return await client.call_tool(tool, args)
 
 
+async def _approve_in_client_that_declines(s: Served, incident_id: str) -> Any:
+    """approve_action from a client that supports elicitation, whose human says no."""
+    asked: list[str] = []
+
+    async def human(context: Any, params: ElicitRequestParams) -> ElicitResult:
+        asked.append(params.message)
+        return ElicitResult(action="decline")
+
+    async with Client(build_server(s.service), mode="legacy", elicitation_callback=human) as client:
+        r = await client.call_tool("approve_action", {"incident_id": incident_id})
+    assert asked and "rollback" in asked[0], asked
+    return r
+
+
 def _deployment(kube: KubeClient) -> dict[str, Any]:
     return kube.get("deployments", "web", namespace="demo")
 
@@ -72,6 +89,10 @@ def test_propose_then_approve_heals_the_cluster(world: tuple[Served, SimCluster,
     assert any(a.startswith("rollback demo/deployment/web") for a in plan["actions"]), plan["actions"]
     assert plan["decision"] and plan["dry_run_diff"], plan
     assert _deployment(kube)["spec"]["template"]["spec"]["containers"][0]["image"] == broken  # nothing written
+
+    declined = anyio.run(_approve_in_client_that_declines, s, plan["incident_id"])
+    assert declined.is_error and "declined" in text(declined), text(declined)
+    assert _deployment(kube)["spec"]["template"]["spec"]["containers"][0]["image"] == broken  # still nothing
 
     refused = anyio.run(_call, s, RO_TOKEN, "approve_action", {"incident_id": plan["incident_id"]})
     assert refused.is_error and "read-only token" in text(refused), text(refused)

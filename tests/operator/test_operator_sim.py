@@ -32,6 +32,10 @@ from operator_world import (
 
 from prophet_sre.operator.controller import APPROVE_ANNOTATION
 from prophet_sre.policy.audit import verify
+from prophet_sre.tools.kube.client import KubeClient
+from prophet_sre.tools.kube.errors import Op
+
+CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
 pytestmark = pytest.mark.timeout(180)
 TRIGGER = {"type": "k8sgpt", "namespaces": ["demo"]}
@@ -114,10 +118,22 @@ def test_dry_run_changes_nothing(tmp_path: Path) -> None:
         assert verify(data / "audit.jsonl").ok
 
 
+def _loosen_crd(kube: KubeClient) -> None:
+    """Make the installed CRD stop checking `spec` (as an older or hand-edited CRD might): the simulated API
+    server validates custom resources against the schema, so only then can an invalid spec be stored and
+    reach the operator, whose own check is what the test is about."""
+    kube.request("PATCH", f"{CRD_PATH}/autonomousactions.aiops.prophet.io",
+                 op=Op("patch", "customresourcedefinitions", "apiextensions.k8s.io"),
+                 body=[{"op": "replace", "path": "/spec/versions/0/schema/openAPIV3Schema/properties/spec",
+                        "value": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}],
+                 headers={"Content-Type": "application/json-patch+json"})
+
+
 def test_forbidden_action_escalates_and_invalid_object_is_refused(tmp_path: Path) -> None:
     with sim_world(tmp_path) as (_, kubeconfig, kube):
         create_aa(kube, "narrow", {"trigger": TRIGGER, "approvalMode": "autonomous",
                                    "constraints": {"allowedActions": ["scale", "escalate"]}})
+        _loosen_crd(kube)
         create_aa(kube, "broken", {"trigger": {"type": "anomaly", "anomalyScoreThreshold": 1.5},
                                    "approvalMode": "yolo"})
         data = tmp_path / "data"
