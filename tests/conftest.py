@@ -14,6 +14,12 @@ from typing import Any
 
 import pytest
 
+# pytest-xdist workers inherit COLUMNS=80 from pytest's terminal; Rich would then fix every CLI console at
+# 80 columns when it is created, so output would differ between `pytest` and `pytest -n N`. Tests that
+# care about the width set COLUMNS themselves (CliRunner's env).
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
+
 VENV_BIN = Path(sys.executable).parent
 
 

@@ -34,8 +34,9 @@ def _path(path: Path | None) -> Path:
 def _print_problems(problems: list[Any]) -> None:
     for p in problems:
         colour = "red" if p.severity == "error" else "yellow"
+        # one line per problem, never wrapped: `file:line:` stays clickable and grep-able
         err_console.print(f"{escape(p.path)}:{p.line}: [{colour}]{p.severity}[/]: {escape(p.message)}",
-                          highlight=False)
+                          highlight=False, soft_wrap=True)
 
 
 @app.command("lint")

@@ -233,14 +233,26 @@ def override_planner(runner: Any, planner: Planner) -> None:
     runner.remediation = graph.compile(checkpointer=runner.remediation.checkpointer)
 
 
+def _first_fault(world: World, timeout_s: float) -> float:
+    """Sim seconds when the scenario's first fault fired. Faults fire relative to the scenario's loading,
+    which comes after the world's start-up (Prometheus' first scrapes), so this waits for it; a scenario
+    without faults starts now."""
+    start = world.elapsed()
+    if not world.scenario.faults:
+        return start
+    while (first := world.first_fault_s()) is None and world.elapsed() < start + timeout_s:
+        time.sleep(0.05)
+    return first if first is not None else start
+
+
 def _wait_for_trigger(world: World, runner: Any, policy: AutonomousActionSpec, s: Settings, timeout_s: float,
                       result: EpisodeResult) -> Trigger:
     from prophet_sre.triggers import TriggerWatch
 
     watch = TriggerWatch(policy.trigger, runner.deps.clients, s,
                          forbidden_namespaces=policy.constraints.forbidden_namespaces)
-    first = world.first_fault_s() or 0.0
     sc = world.scenario
+    first = _first_fault(world, timeout_s)
     if sc.trigger is not None and sc.trigger.type == "question":
         # a person asks once the fault has had time to show (an SRE notices, then asks)
         while world.elapsed() < first + QUESTION_DELAY_S:

@@ -33,6 +33,8 @@ class World:
     fleet: Any = None
     prometheus: Any = None
     notes: list[str] = field(default_factory=list)
+    loaded_s: float | None = None
+    """Sim seconds when the scenario was loaded (after the start-up): its faults count from here."""
 
     @property
     def default(self) -> SimCluster:
@@ -43,8 +45,15 @@ class World:
         return self.default.clock.elapsed()
 
     def first_fault_s(self) -> float | None:
-        times = [t for c in self.clusters.values() if (t := c.faults.first_fault_s()) is not None]
-        return min(times) if times else None
+        """Sim seconds when the first fault fired; before it fires, when it is due (the scenario's faults
+        are scheduled at loading + `at`); for a scenario without faults, when it was loaded."""
+        fired = [t for c in self.clusters.values() if (t := c.faults.first_fault_s()) is not None]
+        if fired:
+            return min(fired)
+        due = [r.due_s for c in self.clusters.values() for r in c.faults.records() if r.state == "scheduled"]
+        if due:
+            return min(due)
+        return self.loaded_s
 
     def settings(self, base: Settings | None = None) -> Settings:
         """Settings for Prophet in this world: kubeconfig, Prometheus, Hubble, a private data dir."""
@@ -122,6 +131,7 @@ def _start_prometheus(world: World, speed: float) -> None:
 
 
 def _load(world: World) -> None:
+    world.loaded_s = world.elapsed()
     if world.fleet is not None:
         from prophet_sre.sim.fleet.cli import load_scenarios
 

@@ -47,8 +47,9 @@ def _free_port() -> int:
 
 
 def _duration(seconds: float) -> str:
-    """Prometheus' duration syntax takes no fractions: 0.1 s is `100ms`."""
-    return f"{round(seconds * 1000)}ms"
+    """Prometheus' duration syntax takes no fractions: 0.1 s is `100ms`, 2 s is `2s`."""
+    ms = round(seconds * 1000)
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
 
 
 def scrape_config(targets: Sequence[str], scrape_interval_s: float = 1.0) -> str:

@@ -5,7 +5,9 @@ relay still holds of it). Four detectors, each emitting `Finding(source=hubble, 
 
 - `eastwest.fanout` - one pod opening connections to many peers or many ports in one window (a scan
   signature): fires when distinct peers >= `min_peers` or distinct ports >= `min_ports`, AND that is
-  `fanout_factor` times the most the same pod did in any baseline window of equal length. Only
+  `fanout_factor` times the most the same pod did in any baseline window of equal length; or a sweep
+  of a small cluster (fewer pods than `min_peers`): `min_pairs` distinct (peer, port) pairs over at
+  least `min_sweep_ports` ports and as many peers, also `fanout_factor` times its baseline. Only
   connection attempts count (TCP SYN without ACK, first datagrams), forwarded or dropped, so replies
   and long-lived connections do not inflate it. Ref: the source pod.
 - `eastwest.drops` - drops per window well above their baseline rate: policy drops (POLICY_DENIED,
@@ -47,6 +49,8 @@ class EastWestConfig:
     baseline_s: float = 600.0
     min_peers: int = 20
     min_ports: int = 10
+    min_pairs: int = 30
+    min_sweep_ports: int = 5
     fanout_factor: float = 3.0
     min_drops: int = 10
     drop_factor: float = 3.0
@@ -118,26 +122,33 @@ class _Detector:
     def fanout(self) -> None:
         cfg = self.cfg
         recent: dict[str, tuple[Peer, set[str], set[int], Counter[str]]] = {}
+        pairs: dict[str, set[tuple[str, int]]] = defaultdict(set)
         for f in self.recent:
             if f.initiates and f.source.pod:
                 src, peers, ports, verdicts = recent.setdefault(f.source.pod_ref, (f.source, set(), set(), Counter()))
                 peers.add(f.destination.pod_ref or f.destination.ip)
                 ports.add(f.destination_port)
+                pairs[f.source.pod_ref].add((f.destination.pod_ref or f.destination.ip, f.destination_port))
                 verdicts[f.verdict] += 1
         slices: dict[tuple[str, int], tuple[set[str], set[int]]] = defaultdict(lambda: (set(), set()))
+        pairs_b: dict[tuple[str, int], set[tuple[str, int]]] = defaultdict(set)
         for f in self.base:
             if f.initiates and f.source.pod_ref in recent:
                 k = int((f.time - self.start).total_seconds() // cfg.window_s)
                 peers_b, ports_b = slices[(f.source.pod_ref, k)]
                 peers_b.add(f.destination.pod_ref or f.destination.ip)
                 ports_b.add(f.destination_port)
+                pairs_b[(f.source.pod_ref, k)].add((f.destination.pod_ref or f.destination.ip, f.destination_port))
         for key, (src, peers, ports, verdicts) in sorted(recent.items()):
             base = [v for (k, _), v in slices.items() if k == key]
             bp = max((len(p) for p, _ in base), default=0)
             bq = max((len(q) for _, q in base), default=0)
             wide = len(peers) >= cfg.min_peers and len(peers) >= cfg.fanout_factor * max(1, bp)
             deep = len(ports) >= cfg.min_ports and len(ports) >= cfg.fanout_factor * max(1, bq)
-            if not (wide or deep):
+            bpairs = max((len(v) for (k, _), v in pairs_b.items() if k == key), default=0)
+            sweep = len(pairs[key]) >= cfg.min_pairs and min(len(ports), len(peers)) >= cfg.min_sweep_ports \
+                and len(pairs[key]) >= cfg.fanout_factor * max(1, bpairs)
+            if not (wide or deep or sweep):
                 continue
             self.fanned.add(key)
             text = (f"pod {key} contacted {len(peers)} peers on {len(ports)} ports in {cfg.window_s:g}s "

@@ -12,14 +12,10 @@ no namespace: the diagnoser sees the whole cluster, kube-system included.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import httpx
 import pytest
 import yaml
 
@@ -34,8 +30,11 @@ from prophet_sre.tools.kube.client import KubeClients
 
 pytestmark = pytest.mark.timeout(180)
 SUITE = Path(__file__).resolve().parents[2] / "evals" / "scenarios"
-SCENARIOS = sorted(p.stem for p in SUITE.glob("*.yaml"))
-PROMETHEUS = shutil.which("prometheus")
+SCENARIOS = sorted(["backend-memory-leak", "east-west-scan", "fleet-cluster-degraded", "db-pool-exhaustion",
+                    "cascading-resource-exhaustion", "bad-image-tag", "crash-bad-command", "pvc-missing-storageclass",
+                    "wrong-probe-path", "service-selector-mismatch", "unsatisfiable-node-selector",
+                    "missing-configmap-key"])
+"""The product use cases and the classic faults; the whole public suite runs under the eval harness."""
 WAIT_S = 75.0
 
 
@@ -48,44 +47,21 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[list[str]], str]]:
+def prometheus() -> Iterator[Callable[[list[str]], str]]:
     """Start a real Prometheus scraping the given URLs every second (stopped when the module ends)."""
-    if PROMETHEUS is None:
+    from prophet_sre.sim.prometheus import PrometheusServer, prometheus_binary
+
+    if prometheus_binary() is None:
         pytest.skip("the prometheus binary is not installed (Debian package `prometheus`)")
-    procs: list[subprocess.Popen[bytes]] = []
+    servers: list[PrometheusServer] = []
 
     def start(targets: list[str]) -> str:
-        root = tmp_path_factory.mktemp("prometheus")
-        lines = ["global: {scrape_interval: 1s, evaluation_interval: 1s, scrape_timeout: 1s}", "scrape_configs:"]
-        for i, t in enumerate(targets):
-            parts = urlsplit(t)
-            lines += [f"  - job_name: target-{i}", f"    metrics_path: {parts.path or '/metrics'}",
-                      f"    scheme: {parts.scheme or 'http'}", f"    static_configs: [{{targets: ['{parts.netloc}']}}]"]
-        (root / "prometheus.yml").write_text("\n".join(lines) + "\n")
-        port = _free_port()
-        proc = subprocess.Popen([str(PROMETHEUS), f"--config.file={root / 'prometheus.yml'}",
-                                 f"--storage.tsdb.path={root / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-                                 "--log.level=warn"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(proc)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if httpx.get(f"{url}/-/ready", timeout=1.0).status_code == 200:
-                    return url
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("prometheus did not become ready")
+        servers.append(PrometheusServer(targets, scrape_interval_s=1.0))
+        return servers[-1].start()
 
     yield start
-    for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    for server in servers:
+        server.stop()
 
 
 def _trigger(spec: dict) -> Trigger:
@@ -95,9 +71,15 @@ def _trigger(spec: dict) -> Trigger:
                    reason=f"scenario {spec['id']}: {t['type']} trigger")
 
 
+def _root_ok(d: Diagnosis, expect: dict) -> bool:
+    """The root cause is the expected object (any, or none, when the scenario names none)."""
+    if "root_cause" not in expect:
+        return True
+    return d.root_cause is not None and d.root_cause.same_object(ResourceRef.parse(expect["root_cause"]))
+
+
 def _matches(d: Diagnosis, expect: dict) -> bool:
-    return (d.category == Category(expect["category"]) and d.root_cause is not None
-            and d.root_cause.same_object(ResourceRef.parse(expect["root_cause"]))
+    return (d.category == Category(expect["category"]) and _root_ok(d, expect)
             and all(w.lower() in d.summary.lower() for w in expect.get("mentions", [])))
 
 
@@ -115,9 +97,12 @@ def _poll(run: Callable[[], Gathered], trigger: Trigger, expect: dict) -> tuple[
 def _check(d: Diagnosis, got: Gathered, expect: dict) -> None:
     seen = [f"{f.source.value}/{f.analyzer} {f.ref}: {f.errors[:1]}" for f in got.findings]
     assert d.category == Category(expect["category"]), (d, seen)
-    assert d.root_cause is not None and d.root_cause.same_object(ResourceRef.parse(expect["root_cause"])), (d, seen)
+    assert _root_ok(d, expect), (d, seen)
     for word in expect.get("mentions", []):
         assert word.lower() in d.summary.lower(), (word, d.summary)
+    if d.category == Category.UNKNOWN:  # "nothing conclusive" is said with low confidence
+        assert d.confidence <= 0.2, d
+        return
     assert d.confidence >= 0.6, d
     print(f"\n{d.category.value} {d.root_cause} {d.confidence}: {d.summary}")
     assert 1 <= len(d.evidence) <= 10 and not d.runbook_ids
@@ -125,7 +110,10 @@ def _check(d: Diagnosis, got: Gathered, expect: dict) -> None:
         d.evidence[0].ref.kind in ("Pod", "Service"), d.evidence[0]
 
 
-@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s != "fleet-cluster-degraded"])
+FLEETS = [s for s in SCENARIOS if len(yaml.safe_load((SUITE / f"{s}.yaml").read_text()).get("clusters") or []) > 1]
+
+
+@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s not in FLEETS])
 def test_diagnoses_single_cluster_scenario(scenario: str, prometheus: Callable[[list[str]], str],
                                            tmp_path: Path) -> None:
     spec = yaml.safe_load((SUITE / f"{scenario}.yaml").read_text())

@@ -78,7 +78,8 @@ class ExecContext:
         default = [*spec.entrypoint, *spec.cmd]
         if not default:  # a scenario image that only says what it serves: its program is its service
             default = ["/" + (posixpath.basename(self.image.split("@")[0].rsplit(":", 1)[0]) or "app")]
-        own = [*spec.commands.ok, *spec.commands.fails, *spec.commands.serve, default[0]]
+        fails = [f.split()[0] for f in spec.commands.fails if f.split()]  # `/app/x --flag`: the program is /app/x
+        own = [*spec.commands.ok, *fails, *spec.commands.serve, default[0]]
         own += [a[0] for a in (spec.entrypoint, spec.cmd) if a]
         self.binaries = BASE_PROGRAMS[spec.os] | frozenset(posixpath.basename(p) for p in own)
         self.default_argv = strip_wrappers(default, spec)
@@ -189,7 +190,7 @@ class Exec:
         if not self.ctx.has(argv[0]):
             self.say(texts.shell_not_found(self.ctx.flavour, self.shell, argv[0]))
             return 127
-        if name in self.ctx.spec.commands.fails:
+        if self.fails(argv):
             return self.fail(f"{name} failed")
         if name.startswith("python"):
             return interpreters.python(self, argv)
@@ -357,6 +358,16 @@ class Exec:
         ships = {posixpath.basename(a) for a in [*self.ctx.default_argv[1:], *self.ctx.spec.commands.ok]
                  if not a.startswith("-")}
         return any(posixpath.basename(a) in ships for a in argv[1:] if not a.startswith("-"))
+
+    def fails(self, argv: list[str]) -> bool:
+        """Whether `commands.fails` lists this invocation: a program (by name or path: `backend`,
+        `/app/backend`), or a command line (`/app/backend --config=x`) whose arguments this one starts with."""
+        for entry in self.ctx.spec.commands.fails:
+            words = entry.split()
+            if words and posixpath.basename(words[0]) == posixpath.basename(argv[0]) \
+                    and argv[1:len(words)] == words[1:]:
+                return True
+        return False
 
     def fail(self, default: str) -> int:
         self.t += min(self.ctx.spec.startup_seconds, 1.0)

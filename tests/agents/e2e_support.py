@@ -1,4 +1,6 @@
-"""End to end: every scenario of the public suite, in every approval mode, on a simulated cluster.
+"""Shared judging for the end-to-end tests (`test_e2e_*.py`): the five product use cases and the seven
+classic faults of the public suite, in every approval mode, on a simulated cluster. (The whole suite runs
+under the eval harness: `scripts/eval_gate`.)
 
 Each case starts the scenario's world (a simulated cluster, a four-cluster fleet for the failover case,
 and a real Prometheus scraping it), waits for the scenario's own trigger, runs the remediation graph
@@ -21,20 +23,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from prophet_sre.domain import ResourceRef, canonical_kind
-from prophet_sre.evals.episode import EpisodeResult, run_episode
+from prophet_sre.evals.episode import EpisodeResult
 from prophet_sre.sim.scenario.loader import load_scenario
 
 SUITE = Path(__file__).resolve().parents[2] / "evals" / "scenarios"
-SCENARIOS = sorted(p.stem for p in SUITE.glob("*.yaml"))
+USE_CASES = ("backend-memory-leak", "east-west-scan", "fleet-cluster-degraded", "db-pool-exhaustion",
+             "cascading-resource-exhaustion")
+CLASSICS = ("bad-image-tag", "crash-bad-command", "pvc-missing-storageclass", "wrong-probe-path",
+            "service-selector-mismatch", "unsatisfiable-node-selector", "missing-configmap-key")
+SCENARIOS = USE_CASES + CLASSICS
 SPEED = 50.0
 
-pytestmark = pytest.mark.timeout(240)
 
-
-def _ref(value: object) -> ResourceRef:
+def ref(value: object) -> ResourceRef:
     """A scenario reference (`Ref` model or text) as a ResourceRef."""
     if isinstance(value, str):
         return ResourceRef.parse(value)
@@ -42,17 +44,17 @@ def _ref(value: object) -> ResourceRef:
                        namespace=getattr(value, "namespace", "") or "", name=str(value.name))
 
 
-def _matches(action_type: str, target: str, match: object) -> bool:
+def matches(action_type: str, target: str, match: object) -> bool:
     m_type, m_target, m_ns = (getattr(match, k, None) for k in ("type", "target", "namespace"))
     ref = ResourceRef.parse(target)
     if m_type is not None and m_type != action_type:
         return False
-    if m_target is not None and not ref.same_object(_ref(m_target)):
+    if m_target is not None and not ref.same_object(ref(m_target)):
         return False
     return not (m_ns is not None and ref.namespace != m_ns)
 
 
-def _kind(name: str) -> str:
+def kind_of(name: str) -> str:
     """How a scenario is judged outside dry-run: `fix` (an `any_of` action must run and heal it), `hands-off`
     (`actions: {none: true}`: the right answer is to do nothing or escalate), `approval` (the fix includes a
     high-risk action, which waits for a human even in autonomous mode) or `review` (declared dry-run: it is
@@ -65,7 +67,7 @@ def _kind(name: str) -> str:
     return "approval" if "approval-required" in sc.tags else "fix"
 
 
-def _judge_diagnosis(name: str, r: EpisodeResult) -> None:
+def judge_diagnosis(name: str, r: EpisodeResult) -> None:
     sc = load_scenario(SUITE / f"{name}.yaml")
     assert not r.error, r.error
     assert r.diagnosis is not None, r.notes
@@ -74,33 +76,33 @@ def _judge_diagnosis(name: str, r: EpisodeResult) -> None:
         assert r.diagnosis["category"] == exp.diagnosis.category.value, r.diagnosis
         if exp.diagnosis.root_cause:
             got = ResourceRef.parse(r.diagnosis["root_cause"] or "")
-            assert got.same_object(_ref(exp.diagnosis.root_cause)), r.diagnosis
+            assert got.same_object(ref(exp.diagnosis.root_cause)), r.diagnosis
         for word in exp.diagnosis.mentions:
             assert word.lower() in r.diagnosis["summary"].lower(), (word, r.diagnosis["summary"])
     for word in exp.answer_mentions:
         assert word.lower() in r.answer.lower(), (word, r.answer)
 
 
-def _judge_fixed(name: str, r: EpisodeResult) -> None:
+def judge_fixed(name: str, r: EpisodeResult) -> None:
     sc = load_scenario(SUITE / f"{name}.yaml")
     assert not r.error, r.error
     assert r.trigger_fired, r.notes
-    _judge_diagnosis(name, r)
+    judge_diagnosis(name, r)
     exp = sc.expect
     ran = [(a.type, a.target) for a in r.actions if a.ok]
     if exp.actions is not None:
         if exp.actions.any_of:
-            assert any(_matches(t, tg, m) for t, tg in ran for m in exp.actions.any_of), (ran, r.planned, r.notes)
+            assert any(matches(t, tg, m) for t, tg in ran for m in exp.actions.any_of), (ran, r.planned, r.notes)
         for t, tg in ran:
-            assert not any(_matches(t, tg, m) for m in exp.actions.forbidden), (t, tg)
+            assert not any(matches(t, tg, m) for m in exp.actions.forbidden), (t, tg)
     assert r.recovered, r.checks
     assert r.outcome == "resolved", (r.outcome, r.notes)
     assert r.audit_ok, r.notes
 
 
-def _judge_hands_off(name: str, r: EpisodeResult) -> None:
+def judge_hands_off(name: str, r: EpisodeResult) -> None:
     """Nothing was written (an escalation is allowed), the diagnosis is right, the checks hold."""
-    _judge_diagnosis(name, r)
+    judge_diagnosis(name, r)
     writes = [(a.type, a.target) for a in r.actions if a.type != "escalate"]
     assert writes == [], (writes, r.planned, r.notes)
     assert r.outcome in ("escalated", "rejected", "no_action", "answered", "resolved"), (r.outcome, r.notes)
@@ -108,43 +110,3 @@ def _judge_hands_off(name: str, r: EpisodeResult) -> None:
     assert r.audit_ok, r.notes
 
 
-@pytest.mark.parametrize("name", SCENARIOS)
-def test_autonomous_fixes_it(name: str, tmp_path: Path) -> None:
-    kind = _kind(name)
-    if kind == "review":
-        pytest.skip("declared dry-run: judged by test_dry_run_changes_nothing")
-    r = run_episode(SUITE / f"{name}.yaml", speed=SPEED, mode="autonomous", workdir=tmp_path)
-    if kind == "hands-off":
-        _judge_hands_off(name, r)
-    elif kind == "approval":  # a high-risk step: even autonomous Prophet waits for a human, and writes nothing
-        _judge_diagnosis(name, r)
-        assert r.outcome == "pending_approval", (r.outcome, r.notes)
-        assert r.actions == [], r.actions
-    else:
-        _judge_fixed(name, r)
-
-
-@pytest.mark.parametrize("name", SCENARIOS)
-def test_human_in_loop_waits_then_fixes_it(name: str, tmp_path: Path) -> None:
-    kind = _kind(name)
-    if kind == "review":
-        pytest.skip("declared dry-run: judged by test_dry_run_changes_nothing")
-    r = run_episode(SUITE / f"{name}.yaml", speed=SPEED, mode="human-in-loop", workdir=tmp_path)
-    if kind == "hands-off":
-        _judge_hands_off(name, r)
-        return
-    _judge_fixed(name, r)
-    assert r.decision in ("approve", "needs_approval")
-
-
-@pytest.mark.parametrize("name", SCENARIOS)
-def test_dry_run_changes_nothing(name: str, tmp_path: Path) -> None:
-    r = run_episode(SUITE / f"{name}.yaml", speed=SPEED, mode="dry-run", workdir=tmp_path)
-    assert not r.error, r.error
-    _judge_diagnosis(name, r)
-    allowed = ("dry_run", "rejected") + (("escalated", "no_action") if _kind(name) == "hands-off" else ())
-    assert r.outcome in allowed, r.outcome
-    assert r.planned, "a dry run still shows the plan"
-    assert r.actions == []
-    assert r.changed == [], r.changed
-    assert r.audit_ok, r.notes
