@@ -139,6 +139,14 @@ class AgentSettings(BaseModel):
     """How long, on the cluster's clock, a fix has to make its verification checks pass before the
     executor calls it a regression and rolls back. Three minutes covers a rollout of a few replicas with
     readiness probes; a longer wait keeps a broken change in place longer."""
+    look_again_below: float = Field(default=0.7, ge=0.0, le=1.0)
+    """A diagnosis less confident than this (or `unknown`) is not planned on yet: Prophet waits and gathers
+    the evidence again, as an SRE looks again a minute later (the first signal often comes before its
+    cause shows: an error spike before the OOM kill)."""
+    look_again_wait_s: float = Field(default=20.0, ge=0, le=600)
+    """Cluster seconds between two looks."""
+    look_again_max: int = Field(default=3, ge=0, le=10)
+    """Extra looks at most; then the best diagnosis so far goes on (and the critic judges its confidence)."""
     verify_hold_s: float = Field(default=30.0, ge=0, le=600)
     """Cluster seconds the checks must keep passing before a fix counts as verified: fresh pods of a
     leaking release pass every check until their next OOM kill, so "passed once" is not "fixed"."""

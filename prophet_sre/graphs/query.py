@@ -18,7 +18,13 @@ from langgraph.runtime import Runtime
 from prophet_sre.agents.answer import answer as compose
 from prophet_sre.graphs.context import Deps, deps_of
 from prophet_sre.graphs.nodes import NodeRun
-from prophet_sre.graphs.remediation import diagnose, gather_context, retrieve_runbooks
+from prophet_sre.graphs.remediation import (
+    diagnose,
+    gather_context,
+    look_again,
+    retrieve_runbooks,
+    route_after_diagnose,
+)
 from prophet_sre.graphs.state import IncidentState, Outcome
 
 
@@ -34,11 +40,12 @@ def answer(state: IncidentState, runtime: Runtime[Deps]) -> dict[str, Any]:
 
 def build() -> StateGraph:
     g = StateGraph(IncidentState, context_schema=Deps)
-    for node in (gather_context, diagnose, retrieve_runbooks, answer):
+    for node in (gather_context, diagnose, look_again, retrieve_runbooks, answer):
         g.add_node(node.__name__, node)
     g.add_edge(START, "gather_context")
     g.add_edge("gather_context", "diagnose")
-    g.add_edge("diagnose", "retrieve_runbooks")
+    g.add_conditional_edges("diagnose", route_after_diagnose)
+    g.add_edge("look_again", "gather_context")
     g.add_edge("retrieve_runbooks", "answer")
     g.add_edge("answer", END)
     return g

@@ -1,6 +1,7 @@
 """The remediation graph: a trigger to a verified fix, never beyond what the policy allows.
 
     gather_context → diagnose → retrieve_runbooks → plan → critique ─┬─ rejected / dry-run → report
+          ↑ look_again ←─┘ (unsure: wait, gather again)
                                                                    ├─ needs a human → approval (interrupt) ─┬─ approved → execute
                                                                    │                                        └─ declined → report
                                                                    └─ approved → execute → verify ─┬─ recovered → report
@@ -40,7 +41,17 @@ def gather_context(state: IncidentState, runtime: Runtime[Deps]) -> dict[str, An
     with NodeRun(deps_of(runtime), state, "gather_context") as run:
         run.audit("trigger", trigger=state.trigger.model_dump(mode="json"))
         findings, notes = steps.gather(deps_of(runtime), state)
-        return run.update(f"{len(findings)} findings", findings=findings, notes=notes)
+        return run.update(f"{len(findings)} findings", findings=findings, notes=notes, looks=state.looks + 1)
+
+
+def look_again(state: IncidentState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """Wait a little (cluster time) before gathering again: the diagnosis was not sure enough to act on."""
+    deps = deps_of(runtime)
+    with NodeRun(deps, state, "look_again") as run:
+        waited = steps.wait_cluster_seconds(deps, deps.settings.agents.look_again_wait_s)
+        d = state.diagnosis
+        why = f"{d.category.value} at {d.confidence:.2f}" if d else "no diagnosis"
+        return run.update(f"not sure yet ({why}); looked again after {waited:.0f} cluster s")
 
 
 def diagnose(state: IncidentState, runtime: Runtime[Deps]) -> dict[str, Any]:
@@ -218,6 +229,19 @@ def only_escalations(p: Plan | None) -> bool:
     return p is not None and bool(p.actions) and all(a.type == "escalate" for a in p.actions)
 
 
+def unsure(state: IncidentState, deps: Deps) -> bool:
+    """The diagnosis is `unknown` or below the confidence an SRE would act on, and looking again is allowed."""
+    a = deps.settings.agents
+    d = state.diagnosis
+    if state.looks > a.look_again_max or state.trigger.type == "manual":
+        return False
+    return d is None or d.category.value == "unknown" or d.confidence < a.look_again_below
+
+
+def route_after_diagnose(state: IncidentState, runtime: Runtime[Deps]) -> Literal["look_again", "retrieve_runbooks"]:
+    return "look_again" if unsure(state, deps_of(runtime)) else "retrieve_runbooks"
+
+
 def route_after_plan(state: IncidentState) -> Literal["critique", "report"]:
     return "critique" if state.plan is not None and state.plan.actions else "report"
 
@@ -251,12 +275,13 @@ def route_after_verify(state: IncidentState) -> Literal["rollback", "report"]:
 
 def build() -> StateGraph:
     g = StateGraph(IncidentState, context_schema=Deps)
-    for node in (gather_context, diagnose, retrieve_runbooks, plan, critique, approval, execute, verify,
+    for node in (gather_context, diagnose, look_again, retrieve_runbooks, plan, critique, approval, execute, verify,
                  rollback, report):
         g.add_node(node.__name__, node)
     g.add_edge(START, "gather_context")
     g.add_edge("gather_context", "diagnose")
-    g.add_edge("diagnose", "retrieve_runbooks")
+    g.add_conditional_edges("diagnose", route_after_diagnose)
+    g.add_edge("look_again", "gather_context")
     g.add_edge("retrieve_runbooks", "plan")
     g.add_conditional_edges("plan", route_after_plan)
     g.add_conditional_edges("critique", route_after_critique)

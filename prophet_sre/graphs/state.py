@@ -142,6 +142,8 @@ class IncidentState(BaseModel):
     notes: Annotated[list[str], operator.add] = Field(default_factory=list)
     """Degradations and warnings (a source that was down, an LLM that failed and was replaced)."""
     diagnosis: Diagnosis | None = None
+    looks: int = 0
+    """How many times the evidence was gathered (more than once when the first diagnosis was unsure)."""
     runbooks: list[RunbookHit] = Field(default_factory=list)
     memory: list[MemoryHint] = Field(default_factory=list)
     plan: Plan | None = None

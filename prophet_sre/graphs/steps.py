@@ -9,6 +9,7 @@ is a note. Only the audit log and the critic are never skipped.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,19 @@ log = logging.getLogger(__name__)
 def gather(deps: Deps, state: IncidentState) -> tuple[list[Finding], list[str]]:
     got = gather_evidence(deps.clients, deps.settings, state.trigger, clusters=deps.policy.clusters)
     return got.findings, [*deps.notes, *got.notes]
+
+
+def wait_cluster_seconds(deps: Deps, seconds: float) -> float:
+    """Sleep until the cluster's clock has advanced `seconds` (a simulator runs faster than the wall clock);
+    bounded by the same number of wall seconds, so an unreadable clock cannot stall an incident."""
+    start = cluster_now(deps)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        waited = (cluster_now(deps) - start).total_seconds()
+        if waited >= seconds:
+            return waited
+        time.sleep(min(0.2, max(0.02, seconds / 50)))
+    return (cluster_now(deps) - start).total_seconds()
 
 
 def diagnose(deps: Deps, state: IncidentState) -> tuple[Diagnosis, list[str], int]:

@@ -36,7 +36,7 @@ SCENARIOS = USE_CASES + CLASSICS
 SPEED = 50.0
 
 
-def ref(value: object) -> ResourceRef:
+def as_ref(value: object) -> ResourceRef:
     """A scenario reference (`Ref` model or text) as a ResourceRef."""
     if isinstance(value, str):
         return ResourceRef.parse(value)
@@ -49,7 +49,7 @@ def matches(action_type: str, target: str, match: object) -> bool:
     ref = ResourceRef.parse(target)
     if m_type is not None and m_type != action_type:
         return False
-    if m_target is not None and not ref.same_object(ref(m_target)):
+    if m_target is not None and not ref.same_object(as_ref(m_target)):
         return False
     return not (m_ns is not None and ref.namespace != m_ns)
 
@@ -76,7 +76,7 @@ def judge_diagnosis(name: str, r: EpisodeResult) -> None:
         assert r.diagnosis["category"] == exp.diagnosis.category.value, r.diagnosis
         if exp.diagnosis.root_cause:
             got = ResourceRef.parse(r.diagnosis["root_cause"] or "")
-            assert got.same_object(ref(exp.diagnosis.root_cause)), r.diagnosis
+            assert got.same_object(as_ref(exp.diagnosis.root_cause)), r.diagnosis
         for word in exp.diagnosis.mentions:
             assert word.lower() in r.diagnosis["summary"].lower(), (word, r.diagnosis["summary"])
     for word in exp.answer_mentions:

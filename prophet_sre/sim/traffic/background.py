@@ -86,10 +86,10 @@ def plan_dns(model: TrafficModel, router: Router, routes: list[Route]) -> list[L
         if not dns.backends:
             out.append(Lookup(r, None, None, n, 0, 0, query))
             continue
-        share, rcode = faults.dns(ref.namespace, ref.name)
+        sender = r.group[0]
+        share, rcode = faults.dns(ref.namespace, ref.name, sender)
         base, extra = divmod(n, len(dns.backends))
         offset = rng.randrange(len(dns.backends))
-        sender = r.group[0]
         for j, server in enumerate(dns.backends):
             k = base + (1 if (j - offset) % len(dns.backends) < extra else 0)
             if not k:

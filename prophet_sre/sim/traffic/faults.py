@@ -9,7 +9,8 @@ scenario files and a missing optional number should not abort a run.
 Kinds and parameters:
 - `latency` {ms}: added to every request the target serves.
 - `error_rate` {share | rate | percent, code=500}: that share of the target's requests fail with `code`.
-- `dns_failure` {rcode=NXDOMAIN|SERVFAIL|2|3, share=1}: lookups of the target Service's name fail; a
+- `dns_failure` {rcode=NXDOMAIN|SERVFAIL|2|3, share=1}: lookups of the target Service's name fail (a
+  workload or pod target: every lookup its pods make fails); a
   target of `kube-system/coredns`, `kube-system/kube-dns` or the cluster name fails every lookup
   (default rcode SERVFAIL then).
 - `pool_exhaustion` {pool_size, in_use=pool_size, hold_ms, timeout_s}: see `pool.py`; size and timeout
@@ -154,13 +155,16 @@ class FaultView:
             return NO_FAULTS
         return PodFaults(lat, tuple(errs))
 
-    def dns(self, namespace: str, name: str) -> tuple[float, int]:
-        """(share of lookups of `name.namespace` that fail, rcode) - (0, 0) when DNS is healthy."""
+    def dns(self, namespace: str, name: str, client: PodView | None = None) -> tuple[float, int]:
+        """(share of lookups of `name.namespace` that fail, rcode) - (0, 0) when DNS is healthy. A target
+        naming a workload or pod (`shop/deployment/frontend`) also fails every lookup `client` makes when
+        the client is one of its pods (the scenario's "one workload's lookups")."""
         share, rcode = 0.0, 0
         for e, t in self.of("dns_failure"):
             everything = (t.namespace is None and t.name in (self.cluster_name, "*")) or \
                 (t.namespace == "kube-system" and t.name in DNS_SERVER_NAMES)
-            if everything or t.matches_name(namespace, name):
+            asks = client is not None and t.kind not in (None, "service") and t.matches_pod(client)
+            if everything or asks or t.matches_name(namespace, name):
                 s = min(1.0, max(0.0, num(e.params, "share", "rate", "percent", default=1.0)))
                 default = 2 if everything else 3
                 if s > share:

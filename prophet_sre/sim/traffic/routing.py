@@ -145,7 +145,7 @@ class Router:
         parts: list[Part] = []
         left = 1.0
         if y.res.service is not None:
-            d_fault, rcode = self.faults.dns(y.res.ref.namespace, y.res.ref.name)
+            d_fault, rcode = self.faults.dns(y.res.ref.namespace, y.res.ref.name, p)
             backends = self.dns.backends
             if self.engine is not None:
                 reachable = sum(1 for b in backends if getattr(self.verdict_for(p, b.pod, 53, "UDP"), "allowed", True))

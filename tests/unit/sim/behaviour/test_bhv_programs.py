@@ -117,3 +117,22 @@ def test_needs_unmet_exit_with_the_image_error_lines() -> None:
     assert plan("postgres:16", env={"POSTGRES_HOST_AUTH_METHOD": "trust"}).service is not None
     tl = plan("mysql:8.4")
     assert tl.exit_code == 1 and "[ERROR] [Entrypoint]: Database is uninitialized" in tl.lines[1][1]
+
+
+def test_failing_commands_by_path_and_command_line() -> None:
+    """`commands.fails` lists a program by name or path, or a command line whose arguments must match."""
+    base = Catalog.builtin().merge({
+        "shop/backend:9.1": {"entrypoint": ["/app/backend"], "commands": {"fails": ["/app/backend"]}},
+        "shop/backend:9.2": {"entrypoint": ["/app/backend"],
+                             "commands": {"fails": ["/app/backend --config=/etc/x.yml"]}}})
+
+    def run(image: str, command: list[str] | None = None) -> programs.Timeline:
+        spec = base.lookup(image)
+        assert spec is not None
+        ctx = programs.ExecContext(spec, {}, STARTED, "b-1", tag=image.rsplit(":", 1)[-1], image=image)
+        return programs.plan(ctx, programs.container_argv({"command": command}, spec))
+
+    assert (run("shop/backend:9.1").exit_code, run("shop/backend:9.1").service) == (1, None)
+    assert run("shop/backend:9.2").service is not None  # no flag: it serves
+    bad = run("shop/backend:9.2", ["/app/backend", "--config=/etc/x.yml"])
+    assert bad.exit_code == 1 and bad.exit_s is not None and bad.service is None

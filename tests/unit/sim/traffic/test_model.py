@@ -146,6 +146,20 @@ def test_dns_nxdomain_for_one_service(shop: Any) -> None:
     assert shop.stats("shop/frontend").error_share == 1.0 and shop.requests("frontend", "503") >= 450
 
 
+def test_dns_servfail_for_one_workloads_lookups(shop: Any) -> None:
+    """A workload target (`shop/deployment/frontend`) fails the lookups that workload makes, not others'."""
+    shop.run(3)
+    mark = shop.flowlog.seen_flows
+    shop.knobs.add("dns_failure", "shop/deployment/frontend", {"rcode": "SERVFAIL"}, since_s=shop.now())
+    shop.run(10)
+    answers = [f for f in shop.flows_since(mark) if f.l7 and f.l7.type == "RESPONSE"]
+    mine = [f for f in answers if f.l7.dns_query.startswith("backend.shop")]
+    others = [f for f in answers if f.l7.dns_query.startswith("db.shop")]  # the backend's lookups
+    assert mine and all(f.l7.dns_rcode == 2 for f in mine)
+    assert others and all(f.l7.dns_rcode == 0 for f in others)
+    assert shop.stats("shop/frontend").error_share == 1.0
+
+
 def test_dns_servfail_cluster_wide(shop: Any) -> None:
     shop.knobs.add("dns_failure", "kube-system/coredns", {}, since_s=shop.now())
     shop.run(5)
