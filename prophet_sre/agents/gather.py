@@ -117,6 +117,7 @@ def _cluster(client: KubeClient, settings: Settings, scope: Scope, trigger: Trig
         notes.append(f"{where}finding sources could not be built ({type(e).__name__}: {e})")
         return []
     _use_cluster_clock(sources, now)
+    read = _keep_flows(sources)
     report = analyze(sources, scope)
     notes += [where + n for n in report.notes]
     # the trigger's own findings about this cluster come first (they are why we are here)
@@ -130,7 +131,8 @@ def _cluster(client: KubeClient, settings: Settings, scope: Scope, trigger: Trig
     if is_default and settings.prometheus.url:
         findings += _safe("saturation", lambda: saturation(settings), notes, where)
     if is_default and settings.hubble.address:
-        findings += _safe("latency", lambda: slow_edges(settings, scope, now), notes, where)
+        findings += _safe("latency", lambda: slow_edges(settings, scope, now, read[-1].flows if read else None),
+                          notes, where)
     _safe("service selectors", lambda: _service_context(client, findings), notes, where)
     if label:
         findings = [_labelled(f, label) for f in findings]
@@ -155,6 +157,24 @@ def _use_cluster_clock(sources: list[Any], now: datetime) -> None:
     for src in sources:
         if isinstance(src, HubbleSource):
             src.tool.now = lambda: now
+
+
+def _keep_flows(sources: list[Any]) -> list[Any]:
+    """The flow batches the east-west source reads during this look (for `slow_edges` to reuse)."""
+    from prophet_sre.tools.eastwest import HubbleSource
+
+    kept: list[Any] = []
+    for src in sources:
+        if isinstance(src, HubbleSource):
+            read = src.tool.flows
+
+            def keep(*args: Any, _read: Any = read, **kw: Any) -> Any:
+                batch = _read(*args, **kw)
+                kept.append(batch)
+                return batch
+
+            src.tool.flows = keep
+    return kept
 
 
 def _labelled(f: Finding, cluster: str) -> Finding:
@@ -367,23 +387,24 @@ def saturation(settings: Settings) -> list[Finding]:
 
 
 LATENCY_WINDOW_S = 300.0
-LATENCY_TCP_WINDOW_S = 60.0
 
 
-def slow_edges(settings: Settings, scope: Scope, now: datetime) -> list[Finding]:
-    """Where latency originates, from Hubble's L7 flows of the last five minutes (`agents/latency.py`)."""
+def slow_edges(settings: Settings, scope: Scope, now: datetime, flows: Sequence[Any] | None = None) -> list[Finding]:
+    """Where latency originates, from Hubble's L7 flows of the last five minutes (`agents/latency.py`).
+    `flows`: flows already read for this look (the east-west source's, a longer window) - reading the
+    relay's ring twice costs seconds on a busy cluster; without them the relay is asked."""
     from prophet_sre.agents.latency import slow_services
     from prophet_sre.tools.hubble import HubbleTool
     from prophet_sre.tools.hubble_flows import FlowFilterSpec
 
+    if flows is not None:
+        since = now - timedelta(seconds=LATENCY_WINDOW_S)
+        return slow_services([f for f in flows if f.time >= since], now)
     assert settings.hubble.address
-    ns = [scope.namespace] if scope.namespace else []
-    # latency needs the HTTP responses of the window; the plain TCP connections (whom a service calls
-    # without L7 visibility: its database) only name callees, so the recent ones do - a fraction of the flows
+    spec = FlowFilterSpec(namespace=[scope.namespace]) if scope.namespace else None
     with HubbleTool(settings.hubble.address, timeout_s=settings.hubble.timeout_s, now=lambda: now) as tool:
-        http = tool.flows(FlowFilterSpec(namespace=ns, protocol=["http"]), since=LATENCY_WINDOW_S)
-        tcp = tool.flows(FlowFilterSpec(namespace=ns, protocol=["tcp"]), since=LATENCY_TCP_WINDOW_S)
-    return slow_services([*http.flows, *tcp.flows], now)
+        batch = tool.flows(spec, since=LATENCY_WINDOW_S)
+    return slow_services(batch.flows, now)
 
 
 # -- services --------------------------------------------------------------------------------------------

@@ -71,8 +71,10 @@ def test_json_names_every_broken_object_in_k8sgpts_words(w: World) -> None:
         {"Text": "Service has no endpoints, expected label app=nothing", "KubernetesDoc": "", "Sensitive": []}]
     assert [e["Text"] for e in results[("PersistentVolumeClaim", f"{NS}/data")]["error"]] == [
         'storageclass.storage.k8s.io "fast" not found']
-    assert [e["Text"] for e in results[("Deployment", f"{NS}/badimg")]["error"]] == [
-        f"Deployment {NS}/badimg has 1 replicas but 0 are available with status running"]
+    deploy_texts = [e["Text"] for e in results[("Deployment", f"{NS}/badimg")]["error"]]
+    assert deploy_texts[0] == f"Deployment {NS}/badimg has 1 replicas but 0 are available with status running"
+    # on a busy machine the shared world can run past the rollout's progress deadline (600 sim s) first
+    assert all("ProgressDeadlineExceeded" in t for t in deploy_texts[1:]), deploy_texts
     assert not any("web" in name for _, name in results)  # the healthy workload is not reported
     assert doc["problems"] == sum(len(r["error"]) for r in doc["results"])
     assert len(doc["findings"]) == len(doc["results"]) and doc["sources"]["analyzer"] == "ok"

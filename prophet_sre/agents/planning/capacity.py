@@ -223,6 +223,12 @@ def quota(ctx: RuleContext) -> list[Proposal]:
 
 
 # -- node_failure --------------------------------------------------------------------------------------------
+DRAIN_S = 120
+"""How long a drain may take on a node whose kubelet still answers (PodDisruptionBudget retries, graceful stops)."""
+DEAD_KUBELET_DRAIN_S = 20
+"""... and on a node whose kubelet stopped posting status (see `node_failure`)."""
+
+
 def node_failure(ctx: RuleContext) -> list[Proposal]:
     ref = ctx.root if ctx.root is not None and ctx.root.kind == "Node" else \
         next((f.ref for f in ctx.findings if f.ref.kind == "Node"), None)
@@ -244,7 +250,11 @@ def node_failure(ctx: RuleContext) -> list[Proposal]:
         actions.append(CordonAction(target=ref, risk=Risk.LOW, reason=f"node {ref.name} is failing (Ready={ready}): "
                                                                       "schedule nothing new there"))
     if ready != "True" and movable and not bare:
-        actions.append(DrainAction(target=ref, risk=Risk.HIGH, timeout_s=120,
+        # a kubelet that stopped posting status (Ready=Unknown) never confirms its pods' deletion: they stay
+        # Terminating while their controllers already run replacements, so waiting long for them is futile
+        # (what `kubectl drain --skip-wait-for-delete-timeout` is for); a live kubelet gets the usual wait
+        wait = DEAD_KUBELET_DRAIN_S if ready == "Unknown" else DRAIN_S
+        actions.append(DrainAction(target=ref, risk=Risk.HIGH, timeout_s=wait,
                                    reason=f"node {ref.name} is not Ready: move its {len(movable)} pods to healthy "
                                           "nodes"))
     if not actions:
@@ -259,4 +269,4 @@ def node_failure(ctx: RuleContext) -> list[Proposal]:
                      expected="no new pods on the node; its workloads run ready on the other nodes")]
 
 
-__all__ = ["node_failure", "quota", "replicas_before_scale_up", "resource_exhaustion"]
+__all__ = ["DEAD_KUBELET_DRAIN_S", "DRAIN_S", "node_failure", "quota", "replicas_before_scale_up", "resource_exhaustion"]
