@@ -35,10 +35,15 @@ EXPECTED = {
 }
 
 
+ALTERNATES = {"Back-off pulling image": "failed to pull and unpack image"}
+"""The kubelet alternates a pull back-off with the pull error itself; either names the cause."""
+
+
 def _matches(results: list[dict], kind: str, prefix: str, phrase: str) -> bool:
+    phrases = [phrase] + ([ALTERNATES[phrase]] if phrase in ALTERNATES else [])
     for r in results:
         name = r["name"].split("/")[1] if "/" in r["name"] else r["name"]
-        if r["kind"] == kind and name.startswith(prefix) and any(phrase in e["Text"] for e in r["error"]):
+        if r["kind"] == kind and name.startswith(prefix) and any(p in e["Text"] for e in r["error"] for p in phrases):
             return True
     return False
 
