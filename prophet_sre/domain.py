@@ -115,6 +115,11 @@ def canonical_kind(kind: str) -> str:
     return _KINDS.get(kind.lower(), kind[:1].upper() + kind[1:])
 
 
+def known_kind(kind: str) -> str | None:
+    """The canonical kind of a name or short name Prophet knows (`deploy` -> `Deployment`), else None."""
+    return _KINDS.get(kind.lower())
+
+
 class Finding(BaseModel):
     """One piece of evidence: what a tool saw wrong about one object, in the source's own words."""
 
@@ -331,5 +336,5 @@ __all__ = [
     "DeletePodAction", "Diagnosis", "DrainAction", "EscalateAction", "FailoverAction", "Finding", "FindingSource",
     "PatchAction", "Plan", "QuarantineAction", "RecreateAction", "ResourceRef", "RestartAction", "Risk",
     "RollbackAction", "RuleResult", "ScaleAction", "ScaleNodesAction", "SetResourcesAction", "Severity",
-    "UncordonAction", "Verdict", "canonical_kind",
+    "UncordonAction", "Verdict", "canonical_kind", "known_kind",
 ]

@@ -37,6 +37,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from prophet_sre.agents import prompts
+from prophet_sre.agents.critic import stricter as critic_stricter
 from prophet_sre.agents.read_tools import ReadTools
 from prophet_sre.config import Settings, load_settings
 from prophet_sre.domain import (
@@ -540,24 +541,17 @@ CRITIQUE_TOOL: dict[str, Any] = {
 }
 
 
-def stricter(a: Decision, b: Decision) -> Decision:
-    """The stricter of two decisions (reject > needs_approval > approve)."""
-    return a if _DECISION_RANK[a] >= _DECISION_RANK[b] else b
-
-
 def _apply_critique(verdict: Verdict, critique: _Critique) -> Verdict:
     concerns = [_clip(c, 300) for c in critique.concerns[:MAX_CONCERNS]]
     opinion: Decision = critique.decision
     if concerns and opinion == "approve":
         opinion = "needs_approval"  # concerns with an approval are a request for a human look
-    decision = stricter(verdict.decision, opinion)
-    reasons = list(verdict.reasons)
-    reasons += [RuleResult(rule="llm_critique", passed=False, detail=c) for c in concerns]
+    reasons = [RuleResult(rule="llm_critique", passed=False, detail=c) for c in concerns]
     if not concerns:
         passed = opinion == "approve"
         reasons.append(RuleResult(rule="llm_critique", passed=passed,
                                   detail="no concerns" if passed else f"the model's review says {opinion}"))
-    return Verdict(decision=decision, reasons=reasons, dry_run_diff=verdict.dry_run_diff)
+    return critic_stricter(verdict, Verdict(decision=opinion, reasons=reasons))
 
 
 def llm_critique(model: BaseChatModel | None, *, plan: Plan, diagnosis: Diagnosis, verdict: Verdict, spec: LLMSpec,
@@ -579,5 +573,5 @@ def llm_critique(model: BaseChatModel | None, *, plan: Plan, diagnosis: Diagnosi
 
 __all__ = [
     "CRITIQUE_TOOL", "DIAGNOSIS_TOOL", "LLMUsage", "OLLAMA_DEFAULT_URL", "PROPOSE_TOOL", "chat_model", "llm_critique",
-    "llm_diagnose", "llm_propose", "stricter",
+    "llm_diagnose", "llm_propose",
 ]

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from prophet_sre.domain import _KINDS, ResourceRef, canonical_kind
+from prophet_sre.domain import ResourceRef, canonical_kind, known_kind
 from prophet_sre.evals.episode import ActionRun, EpisodeResult
 from prophet_sre.sim.scenario.models import ActionMatch, Scenario
 
@@ -54,8 +54,8 @@ def _kind(kind: str) -> str:
     """`deploy`, `deployment`, `deployments`, `Deployment` -> `Deployment` (unknown kinds as written)."""
     k = kind.lower().split(".")[0]
     for cand in (k, k[:-2] if k.endswith("es") else "", k[:-1] if k.endswith("s") else ""):
-        if cand and cand in _KINDS:
-            return _KINDS[cand]
+        if cand and (known := known_kind(cand)):
+            return known
     return canonical_kind(kind)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +140,10 @@ def _load(world: World) -> None:
     else:
         from prophet_sre.sim.scenario import apply as scenario_apply
 
-        scenario_apply.load_file(world.default, world.path, cluster_name=world.scenario.clusters[0])
+        # on the cluster's loop thread, as the control API loads scenarios: the images' behaviour is merged
+        # before any controller can start a pod of the setup objects
+        world.default.call_in_loop(partial(scenario_apply.load_file, world.default, world.path,
+                                           cluster_name=world.scenario.clusters[0]))
 
 
 def _budget(clusters: dict[str, SimCluster], flow_budget: float | None) -> None:
