@@ -229,12 +229,16 @@ def test_discovery_resolves_every_spelling_and_crds(kube: KubeClient, sim_kubeco
                              "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "shortNames": ["wd"]},
                              "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
                                  "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}})
-    time.sleep(0.2)
-    assert crd.resolve("wd").qualified == "widgets.example.com"
-    assert crd.list("widgets.example.com", "default") == []
-    with pytest.raises(NotFound, match='resource type "gadgets"'):
-        crd.resolve("gadgets")
-    crd.close()
+    try:
+        time.sleep(0.2)
+        assert crd.resolve("wd").qualified == "widgets.example.com"
+        assert crd.list("widgets.example.com", "default") == []
+        with pytest.raises(NotFound, match='resource type "gadgets"'):
+            crd.resolve("gadgets")
+    finally:  # the cluster is shared by the session: other tests rely on Widget being unknown
+        crd.request("DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com",
+                    op=Op("delete", "customresourcedefinitions", "apiextensions.k8s.io"))
+        crd.close()
 
 
 def test_not_found_over_https(kube: KubeClient) -> None:
