@@ -16,7 +16,8 @@ always give the same `Diagnosis`, fast enough to run on every trigger. It reason
    object (or on the workload whose pods showed it) means the change introduced it: the summary names
    the change, and the confidence rises. A change followed by symptoms on its workload with no specific
    cause is a bad rollout - or a misconfigured probe when the change touched only a probe and that probe
-   now fails.
+   now fails. A bad rollout younger than `SETTLING_S` is held below the confidence an SRE acts on: its
+   pods may simply still be starting.
 4. Rank: strength, then whether it explains the symptoms (the frontend's 5xx are explained by the
    backend it calls failing), then a fixed order of categories and names, so ties are deterministic.
 5. Confidence is calibrated on the evidence: ~0.9 for strong direct evidence plus a change that
@@ -42,6 +43,12 @@ MIN_CAUSE = 0.35
 CHANGE_BOOST = 0.4
 DIRECT_CAP = 0.85
 CAP = 0.95
+SETTLING_S = 60.0
+"""A rollout younger than this (cluster seconds) may still be starting its pods: not-ready pods and the
+errors they cause are not yet proof the new revision is bad."""
+SETTLING_CAP = 0.55
+"""Confidence of a bad-rollout diagnosis on a settling rollout: below what an SRE acts on, so the graph
+looks again (by then the real cause - an OOM, a crash - or the recovery has shown)."""
 _SEVERITY = {Severity.INFO: 0.6, Severity.WARNING: 0.85, Severity.ERROR: 1.0, Severity.CRITICAL: 1.0}
 # The order ties are broken in: specific, actionable causes first.
 PRIORITY = [Category.CLUSTER_DEGRADED, Category.NETWORK_THREAT, Category.OOM, Category.IMAGE_PULL,
@@ -136,8 +143,23 @@ def diagnose(findings: Sequence[Finding], trigger: Trigger) -> Diagnosis:
     best = ranked[0]
     rival = max((_rival(c, best) for c in ranked[1:] if _key(c.subject) not in best.explained), default=0.0)
     confidence = min(CAP, best.score) * (1.0 - 0.35 * (rival / best.score) ** 2)
+    summary = _summary(best, findings, symptoms)
+    age = _settling(best, findings)
+    if age is not None:
+        confidence = min(confidence, SETTLING_CAP)
+        summary += (f" The rollout is only {age:.0f}s old: its pods may still be starting, so this is not yet "
+                    "proof the new revision is bad.")
     return Diagnosis(category=best.category, root_cause=best.subject, confidence=round(confidence, 3),
-                     summary=_summary(best, findings, symptoms), evidence=_evidence(best, findings))
+                     summary=summary, evidence=_evidence(best, findings))
+
+
+def _settling(c: _Cand, findings: Sequence[Finding]) -> float | None:
+    """The age of the rollout behind a bad-rollout diagnosis when it is younger than `SETTLING_S`."""
+    if c.category != Category.BAD_ROLLOUT:
+        return None
+    ages = [findings[i].evidence.get("age_s") for _, i, _ in c.hits if findings[i].analyzer == "rollout"]
+    age = next((float(a) for a in ages if isinstance(a, (int, float))), None)
+    return age if age is not None and age < SETTLING_S else None
 
 
 def _rival(c: _Cand, best: _Cand) -> float:

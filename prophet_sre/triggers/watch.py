@@ -12,11 +12,13 @@ keeps what the policy lets it see, and turns it into `Trigger`s:
    Deployment, a MachineDeployment's Cluster), else the object itself - and the findings about one
    target become one Trigger, strongest first, with a one-line `reason` from the strongest. Supporting
    evidence (`SUPPORTING_ONLY`: Hubble's new connection paths) rides along but never opens one alone.
-3. De-duplication on the cluster's clock: a Trigger records (type, target, reason key) for every
-   finding it carries, where the reason key is the analyzer or signal (`restarts`, `Pod`,
-   `FailedScheduling`, `eastwest.fanout`). A later group about the same target sharing any recorded
-   key within `dedup_window_s` of it being opened is the same incident, not a new one. Sightings do
-   not extend the window: a problem that lasts past it may open a new incident, as a reminder.
+3. De-duplication on the cluster's clock: a Trigger records (type, target) when it is opened. A later
+   group about the same target within `dedup_window_s` is the same incident, not a new one, whatever
+   its findings: one failure shows up through several sources in turn (the kubelet's OOMKilled first,
+   Prometheus' memory and restart scores a scrape later), and an SRE wants one page for it, as
+   Alertmanager's `group_by` gives. The reason keys (the analyzer or signal: `restarts`, `Pod`,
+   `FailedScheduling`, `eastwest.fanout`) are in the Trigger's details. Sightings do not extend the
+   window: a problem that lasts past it may open a new incident, as a reminder.
 4. `schedule` triggers are health sweeps: the cron expression (UTC) is evaluated on the cluster's
    clock, the first poll only sets the starting point, and each later poll fires at most once when one
    or more due times have passed since the previous poll (how many is in the details).
@@ -134,7 +136,7 @@ class TriggerWatch:
         self._collector: Any = None
         self._now: datetime | None = None
         self._last_poll: datetime | None = None
-        self._opened: dict[tuple[str, str, str], datetime] = {}
+        self._opened: dict[tuple[str, str], datetime] = {}
         self.last_notes: list[str] = list(self.init_notes)
         """Why the latest poll saw less than it should have: a source down, a fallback used, limits hit."""
 
@@ -230,14 +232,13 @@ class TriggerWatch:
             keys = list(dict.fromkeys(reason_key(f) for f in group))
             if set(keys) <= SUPPORTING_ONLY:
                 continue
-            if any((self.spec.type, str(target), k) in self._opened for k in keys):
+            if (self.spec.type, str(target)) in self._opened:
                 continue
             if len(out) >= MAX_TRIGGERS:
                 notes.append(f"up to {len(ordered) - i} more targets with findings (limit {MAX_TRIGGERS} per "
                              "poll); they are reported on the next polls")
                 break
-            for k in keys:
-                self._opened[(self.spec.type, str(target), k)] = now
+            self._opened[(self.spec.type, str(target))] = now
             out.append(self._trigger(target, group, keys, got, now))
         return out
 

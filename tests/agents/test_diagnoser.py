@@ -30,11 +30,11 @@ def pod(ns: str, deploy: str, i: int, *errors: str, **ev: Any) -> Finding:
 
 
 def rollout(ns: str, name: str, *changes: str, images: dict[str, str] | None = None,
-            limits: dict[str, dict[str, str]] | None = None) -> Finding:
+            limits: dict[str, dict[str, str]] | None = None, age_s: float = 120.0) -> Finding:
     return f(f"{ns}/deployment/{name}", f"Deployment {ns}/{name} rolled out revision 3 at 2025-05-01T10:00:00+00:00 "
-             f"(120s before now): {'; '.join(changes)}", source="event", analyzer="rollout", severity=Severity.INFO,
-             revision=3, previous_revision=2, at="2025-05-01T10:00:00+00:00", changes=list(changes),
-             images=images or {}, limits=limits or {})
+             f"({age_s:.0f}s before now): {'; '.join(changes)}", source="event", analyzer="rollout",
+             severity=Severity.INFO, revision=3, previous_revision=2, at="2025-05-01T10:00:00+00:00",
+             changes=list(changes), images=images or {}, limits=limits or {}, age_s=age_s)
 
 
 def oom_chain() -> list[Finding]:
@@ -175,6 +175,25 @@ def test_every_category(category: Category, root: str, findings: list[Finding]) 
     assert str(R(root)) in d.summary
     assert 0.3 <= d.confidence <= 0.95
     assert d.evidence and len(d.evidence) <= 10
+
+
+def test_a_rollout_still_starting_is_not_yet_a_bad_rollout() -> None:
+    """Seconds after a rollout its new pods are not ready yet; that alone must not be acted on."""
+    symptoms = [f("shop/service/checkout", "error ratio 0.41 (baseline 0.00) on service checkout",
+                  source="prometheus", analyzer="error_ratio", severity=Severity.CRITICAL),
+                f("shop/service/checkout", "Service has not ready endpoints, pods: [Pod/checkout-1], expected 1",
+                  analyzer="Service")]
+    change = "image checkout: shop/checkout:1.4 -> shop/checkout:1.5"
+    settled = diagnose([rollout("shop", "checkout", change, age_s=120), *symptoms], T)
+    young = diagnose([rollout("shop", "checkout", change, age_s=4), *symptoms], T)
+    assert settled.category == young.category == Category.BAD_ROLLOUT
+    assert settled.confidence > 0.6, settled
+    assert young.confidence <= 0.55 and "only 4s old" in young.summary, young
+    # a specific cause on a young rollout is proof enough: the cap is for "unhealthy since" alone
+    oom = diagnose([rollout("shop", "checkout", change, age_s=4),
+                    pod("shop", "checkout", 1, "the last termination reason is OOMKilled container=checkout"), *symptoms],
+                   T)
+    assert oom.category == Category.OOM and oom.confidence >= 0.7, oom
 
 
 def test_all_categories_covered() -> None:
