@@ -169,12 +169,12 @@ def ask(
 
 
 def _decide(incident_id: str, approved: bool, reason: str, by: str | None, output: str,
-            kubeconfig: Path | None, context: str | None) -> None:
+            kubeconfig: Path | None, context: str | None, policy_file: Path | None = None) -> None:
     from prophet_sre.graphs.runner import open_runner
 
     s = _settings(kubeconfig, context)
     who = by or f"cli:{getpass.getuser()}"
-    with open_runner(s) as runner:
+    with open_runner(s, _policy(policy_file, None) if policy_file else None) as runner:
         state = runner.resume(incident_id, approved=approved, by=who, reason=reason)
     _emit([state], output)
 
@@ -185,10 +185,13 @@ def approve(
     by: str = typer.Option(None, "--by", help="Who approves (default: cli:<your user name>)."),
     kubeconfig: Path = typer.Option(None, "--kubeconfig", help=KUBECONFIG_HELP),
     context: str = typer.Option(None, "--context", help="Kubeconfig context."),
+    policy_file: Path = typer.Option(None, "--policy", help="Also check the plan against this AutonomousAction "
+                                     "spec (YAML); the stricter of it and the incident's own policy applies."),
     output: str = output_option(),
 ) -> None:
-    """Approve a waiting plan: it is checked against the policy again, executed and verified."""
-    _decide(incident_id, True, reason, by, output, kubeconfig, context)
+    """Approve a waiting plan: it is checked again under the policy the incident was opened under, then
+    executed and verified."""
+    _decide(incident_id, True, reason, by, output, kubeconfig, context, policy_file)
 
 
 def reject(

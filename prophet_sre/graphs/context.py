@@ -46,6 +46,9 @@ class Deps:
     `prophet demo`, the MCP server's event stream, the operator's Events."""
     notes: list[str] = field(default_factory=list)
     """Problems met while building these dependencies (an LLM that could not be configured)."""
+    policy_given: bool = False
+    """Whether `policy` was chosen by the caller (a `--policy` file, an AutonomousAction) rather than
+    defaulted: a resumed incident then runs under the stricter of it and the incident's own policy."""
 
     @property
     def identity(self) -> str:
@@ -71,11 +74,13 @@ def build_deps(settings: Settings, policy: AutonomousActionSpec | None = None, *
     """Everything a node needs, from settings: the policy defaults to the built-in one; `llm` overrides
     the configured provider (tests pass a scripted model); `knowledge=False` disables runbook retrieval
     and incident memory."""
+    given = policy is not None
     policy = policy or AutonomousActionSpec()
     clients = clients or KubeClients(settings.kube)
     deps = Deps(settings=settings, policy=policy, clients=clients,
                 audit=AuditLog(settings.data_path("audit.jsonl"), actor=settings.agents.identity),
-                ledger=PolicyLedger(settings.data_path("policy.sqlite")), on_event=on_event)
+                ledger=PolicyLedger(settings.data_path("policy.sqlite")), on_event=on_event,
+                policy_given=given)
     spec = deps.llm_spec
     if llm is not None:
         deps.llm = llm

@@ -17,6 +17,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,8 @@ from prophet_sre.errors import Conflict, InvalidInput, NotFound
 from prophet_sre.graphs import query, remediation
 from prophet_sre.graphs.context import Deps
 from prophet_sre.graphs.state import Approval, ApprovalMode, IncidentState, Outcome, Trigger
+from prophet_sre.policy.merge import merge_strictest
+from prophet_sre.policy.spec import AutonomousActionSpec
 
 
 def new_incident_id(prefix: str = "inc") -> str:
@@ -48,7 +51,8 @@ class IncidentRunner:
         """Run a new incident until it finishes or waits for approval."""
         incident_id = incident_id or new_incident_id()
         initial = IncidentState(incident_id=incident_id, trigger=trigger,
-                                mode=mode or self.deps.policy.approval_mode)
+                                mode=mode or self.deps.policy.approval_mode,
+                                policy=self.deps.policy.model_dump(mode="json", by_alias=True))
         self.remediation.invoke(initial, self._config(incident_id), context=self.deps)
         return self.get(incident_id)
 
@@ -90,8 +94,18 @@ class IncidentRunner:
                                    f"(outcome: {state.outcome.value if state.outcome else 'running'})")
             decision = Approval(approved=approved, by=by, reason=reason)
             self.remediation.invoke(Command(resume=decision.model_dump(mode="json")), self._config(incident_id),
-                                    context=self.deps)
+                                    context=self._resuming(self.get(incident_id)))
             return self.get(incident_id)
+
+    def _resuming(self, state: IncidentState) -> Deps:
+        """The dependencies to resume `state` with: under the policy it was opened under, made stricter by
+        this process's own when one was given (an approval never runs under a looser policy than the one
+        that asked for it, nor under the built-in default in its place)."""
+        if not state.policy:
+            return self.deps  # opened before incidents recorded their policy
+        opened_under = AutonomousActionSpec.model_validate(state.policy)
+        policy = merge_strictest([opened_under, self.deps.policy]) if self.deps.policy_given else opened_under
+        return replace(self.deps, policy=policy)
 
     @contextmanager
     def _exclusive(self, incident_id: str) -> Iterator[None]:
@@ -107,9 +121,6 @@ class IncidentRunner:
             os.close(fd)
 
 
-
-
-
 @contextmanager
 def open_runner(settings: Any, policy: Any = None, **deps_kw: Any) -> Iterator[IncidentRunner]:
     """Settings → dependencies → checkpointer → runner, closed on exit (what every front end needs)."""
@@ -122,4 +133,6 @@ def open_runner(settings: Any, policy: Any = None, **deps_kw: Any) -> Iterator[I
             yield IncidentRunner(deps, saver)
     finally:
         deps.clients.close()
+
+
 __all__ = ["IncidentRunner", "new_incident_id", "open_runner"]

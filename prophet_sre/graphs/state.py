@@ -138,6 +138,9 @@ class IncidentState(BaseModel):
     incident_id: str
     trigger: Trigger = Field(default_factory=Trigger)
     mode: ApprovalMode = "dry-run"
+    policy: dict[str, Any] | None = None
+    """The `AutonomousAction` spec (as written, camelCase) the incident was opened under: an approval,
+    whichever process gives it, re-checks the plan under this policy (and never a looser one)."""
     findings: list[Finding] = Field(default_factory=list)
     notes: Annotated[list[str], operator.add] = Field(default_factory=list)
     """Degradations and warnings (a source that was down, an LLM that failed and was replaced)."""

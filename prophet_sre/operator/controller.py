@@ -8,7 +8,7 @@ directly. One `Controller` per leading replica:
   message names the bad field; a valid one gets a `TriggerWatch` per cluster of its scope.
 - `tick(obj)` (the timer): handles approval annotations, polls the object's triggers, runs each new
   incident with `IncidentRunner.start` under the *effective* policy - this object's spec merged with
-  every other applicable object's constraints, the strictest winning (`policy.merge_strictest`) - and
+  every other applicable object's constraints, the strictest winning (`prophet_sre.policy.merge.merge_strictest`) - and
   writes status and Events.
 - `approvals(obj)`: `aiops.prophet.io/approve: <incident id>[,<id>...]` (or `.../reject`) resumes the
   waiting incident from the checkpointer (another process or a dead leader may have started it), then
@@ -39,7 +39,8 @@ from prophet_sre.errors import ConfigError, Conflict, InvalidInput, NotFound, Pr
 from prophet_sre.graphs.runner import IncidentRunner, open_runner
 from prophet_sre.graphs.state import IncidentState, Outcome, Trigger
 from prophet_sre.operator import status as st
-from prophet_sre.operator.policy import applies, merge_strictest
+from prophet_sre.operator.policy import applies
+from prophet_sre.policy.merge import merge_strictest
 from prophet_sre.policy.spec import AutonomousActionSpec
 from prophet_sre.tools.kube.client import KubeClients
 from prophet_sre.triggers import TriggerWatch

@@ -5,7 +5,9 @@ simulated cluster with a broken image rollout; once the audit log shows the inci
 human, the process is killed with SIGKILL. A new process lists the incident as pending, `prophet
 approve` resumes it from the checkpoint (SQLite by default; a real PostgreSQL server through
 `PROPHET_CHECKPOINT_URL` in the second case), the deployment recovers, the audit log has one execution
-per action, a second approval is refused, and `prophet audit verify` passes.
+per action, a second approval is refused, and `prophet audit verify` passes. The approval is checked
+under the policy the incident was opened under (which allows the 12-pod rollback), not the built-in
+default the approving process would otherwise have.
 """
 
 from __future__ import annotations
@@ -35,8 +37,13 @@ metadata: {name: demo}
 spec:
   trigger: {type: k8sgpt, namespaces: [demo]}
   approvalMode: human-in-loop
-  constraints: {allowedActions: [rollback, patch, restart, escalate]}
+  constraints:
+    allowedActions: [rollback, patch, restart, escalate]
+    maxBlastRadius: {pods: 40, replicas: 40}
 """
+REPLICAS = 12
+"""More pods than the built-in policy's blast radius (10) allows: `prophet approve` runs without
+`--policy`, so only an approval checked under the incident's own policy (above) can execute the plan."""
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -46,7 +53,15 @@ def cluster(tmp_path: Path) -> Iterator[tuple[SimCluster, Path]]:
     c = SimCluster(ClusterOptions(speed=50.0, scenarios=[SUITE / "bad-image-tag.yaml"]))
     c.start()
     try:
-        yield c, c.write_kubeconfig(tmp_path / "kubeconfig")
+        kubeconfig = c.write_kubeconfig(tmp_path / "kubeconfig")
+        kube = KubeClient.from_kubeconfig(kubeconfig)
+        try:
+            kube.request("PATCH", "/apis/apps/v1/namespaces/demo/deployments/web/scale",
+                         op=Op("patch", "deployments/scale", "apps", "demo"),
+                         body={"spec": {"replicas": REPLICAS}}, headers={"Content-Type": "application/merge-patch+json"})
+        finally:
+            kube.close()
+        yield c, kubeconfig
     finally:
         c.stop()
 

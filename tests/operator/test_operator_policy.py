@@ -6,7 +6,8 @@ import pytest
 
 from prophet_sre.domain import ResourceRef
 from prophet_sre.errors import InvalidInput
-from prophet_sre.operator.policy import applicable, applies, merge_strictest
+from prophet_sre.operator.policy import applicable, applies
+from prophet_sre.policy.merge import merge_strictest
 from prophet_sre.policy.spec import AutonomousActionSpec
 
 
