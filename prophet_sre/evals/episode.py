@@ -67,6 +67,9 @@ class EpisodeResult(BaseModel):
     recovered: bool = False
     detect_s: float | None = None
     repair_s: float | None = None
+    act_s: float | None = None
+    """Sim seconds from the trigger to Prophet's first write: its own reaction time (diagnosis, looking
+    again, planning, the critic); `repair_s` adds how long the workload then takes to recover."""
     mttr_s: float | None = None
     steps: int = 0
     llm_tokens: int = 0
@@ -151,6 +154,8 @@ def _play(world: World, result: EpisodeResult, *, settings: Settings | None, llm
     def emit(event: dict[str, Any]) -> None:
         if event.get("node") == "execute" and watch is not None and watch.ctx.since is None:
             watch.ctx.since = world.default.clock.now()  # "since: remediation" checks count from the fix
+            if result.detect_s is not None:
+                result.act_s = max(0.0, world.elapsed() - (world.first_fault_s() or 0.0) - result.detect_s)
         if on_event is not None:
             on_event(event)
 
