@@ -27,7 +27,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from prophet_sre.domain import Action, Plan
+from prophet_sre.domain import Action, Plan, Severity
 from prophet_sre.graphs import steps
 from prophet_sre.graphs.context import Deps, deps_of
 from prophet_sre.graphs.nodes import NodeRun, cluster_now, record_event
@@ -230,10 +230,15 @@ def only_escalations(p: Plan | None) -> bool:
 
 
 def unsure(state: IncidentState, deps: Deps) -> bool:
-    """The diagnosis is `unknown` or below the confidence an SRE would act on, and looking again is allowed."""
+    """The diagnosis is `unknown` or below the confidence an SRE would act on, and looking again is allowed.
+
+    Evidence of nothing wrong (no finding above INFO) is not unsure: a healthy cluster is an answer, and
+    looking again would only make the person who asked wait."""
     a = deps.settings.agents
     d = state.diagnosis
     if state.looks > a.look_again_max or state.trigger.type == "manual":
+        return False
+    if not any(f.severity != Severity.INFO for f in state.findings):
         return False
     return d is None or d.category.value == "unknown" or d.confidence < a.look_again_below
 

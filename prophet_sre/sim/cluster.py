@@ -116,6 +116,7 @@ class SimCluster:
             *self.traffic.controllers(), *self.metrics.controllers()])
         self.ctx.extra_routes.extend(control.routes(self))  # /sim/v1/ control API (sim/control.py)
         self.port = self.options.port
+        self._sock: socket.socket | None = None
         self.hubble: Any = None  # [hubble] the Hubble Relay gRPC server (sim/hubble); address below
         self.hubble_address = ""
         self._thread: threading.Thread | None = None
@@ -195,8 +196,7 @@ class SimCluster:
     def start(self, timeout_s: float = 20.0) -> SimCluster:
         if self._thread is not None:
             return self
-        if self.port == 0:
-            self.port = _free_port(self.options.host)
+        self.reserve_port()
         self.ctx.server_address = f"{self.options.host}:{self.port}"
         self.bootstrap()
         for path in self.options.scenarios:  # all-or-nothing per file; raises InvalidInput/SimError
@@ -209,6 +209,25 @@ class SimCluster:
         if not self._started.wait(timeout_s) or self._error is not None:
             raise SimError(f"simulated cluster did not start on {self.url}: {self._error or 'timeout'}")
         return self
+
+    def reserve_port(self) -> int:
+        """Bind the API server's listening socket now and return its port (with port 0 the OS picks one).
+
+        The server later serves on this very socket, so nothing else - another test worker, a Prometheus
+        started meanwhile - can take the port between choosing it and listening on it."""
+        if self._sock is None:
+            family = socket.AF_INET6 if ":" in self.options.host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((self.options.host, self.port))
+                sock.listen(2048)
+            except OSError as e:
+                sock.close()
+                raise SimError(f"cannot listen on {self.options.host}:{self.port}: {e}") from e
+            self._sock = sock
+            self.port = int(sock.getsockname()[1])
+        return self.port
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
@@ -227,7 +246,8 @@ class SimCluster:
         async def main() -> None:
             self.manager.start(loop)
             await self.metrics.start()  # [traffic/metrics] /metrics on its own port
-            serve = loop.create_task(self._server.serve())  # type: ignore[union-attr]
+            sockets = [self._sock] if self._sock is not None else None
+            serve = loop.create_task(self._server.serve(sockets=sockets))  # type: ignore[union-attr]
             while not self._server.started:  # type: ignore[union-attr]
                 if serve.done():
                     break
@@ -253,6 +273,9 @@ class SimCluster:
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
         self._tmp.cleanup()
 
     def call_in_loop(self, fn: Any, *args: Any) -> Any:
@@ -290,9 +313,3 @@ class SimCluster:
 
 async def _as_coro(fn: Any, *args: Any) -> Any:
     return fn(*args)
-
-
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])

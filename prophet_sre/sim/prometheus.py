@@ -40,6 +40,9 @@ def prometheus_binary() -> Path | None:
     return Path(found) if found else None
 
 
+PORT_ATTEMPTS = 3
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -108,27 +111,46 @@ class PrometheusServer:
         self.root.mkdir(parents=True, exist_ok=True)
         config = self.root / "prometheus.yml"
         config.write_text(config_text)
-        port = _free_port()
+        deadline = time.monotonic() + timeout_s
+        for attempt in range(PORT_ATTEMPTS):
+            # the port is free when chosen, but another process may take it before Prometheus binds it
+            # (it cannot be handed a bound socket): that attempt fails fast and the next picks another
+            self._launch(binary, config, _free_port())
+            if self._wait_ready(deadline, last=attempt == PORT_ATTEMPTS - 1):
+                return self.url
+        raise AssertionError("unreachable: the last attempt raises")  # pragma: no cover
+
+    def _launch(self, binary: Path, config: Path, port: int) -> None:
+        assert self.root is not None
+        if self._log is not None:
+            self._log.close()
         self._log = (self.root / "prometheus.log").open("wb")
         cmd = [str(binary), f"--config.file={config}", f"--storage.tsdb.path={self.root / 'data'}",
                f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]
         log.debug("starting %s", " ".join(cmd))
         self._proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + timeout_s
+
+    def _wait_ready(self, deadline: float, *, last: bool) -> bool:
+        """True when ready; False when it exited because its port was taken (and `last` is false)."""
+        assert self._proc is not None
         while True:
             if self._proc.poll() is not None:
                 code = self._proc.returncode
                 tail = self.log_tail()
+                if not last and "address already in use" in tail:
+                    log.info("prometheus: %s was taken before it could bind; trying another port", self.url)
+                    self._proc = None
+                    return False
                 self.stop()
                 raise ToolUnavailable(f"prometheus exited with code {code} before it was ready: {tail}")
             if self._ready():
                 log.info("prometheus ready at %s scraping %d target(s)", self.url, len(self.targets))
-                return self.url
+                return True
             if time.monotonic() > deadline:
                 tail = self.log_tail()
                 self.stop()
-                raise ToolUnavailable(f"prometheus was not ready within {timeout_s:g} s: {tail}", retry_after_s=5)
+                raise ToolUnavailable(f"prometheus was not ready in time (at {self.url}): {tail}", retry_after_s=5)
             time.sleep(0.1)
 
     def wait_for_scrapes(self, timeout_s: float = 20.0) -> bool:

@@ -86,3 +86,31 @@ def test_outcomes() -> None:
     esc = ExecutionRecord(index=0, action=ESCALATE.actions[0], result=ExecutionResult(ok=True))
     assert r.final_outcome(state(plan=ESCALATE, executions=[esc])) == Outcome.ESCALATED
     assert r.route_after_plan(state(plan=Plan())) == "report"
+
+
+def test_looks_again_only_when_something_is_wrong_and_unclear() -> None:
+    """`unsure` reads the settings only; a stand-in for the runtime's `Deps` carries them."""
+    from types import SimpleNamespace
+
+    from prophet_sre.config import Settings
+    from prophet_sre.domain import Category, Diagnosis, Finding, Severity
+    from prophet_sre.graphs.state import Trigger
+
+    deps = SimpleNamespace(settings=Settings())
+    broken = Finding(source="k8sgpt", analyzer="Pod", ref=WEB, errors=["Back-off pulling image"],
+                     severity=Severity.ERROR)
+    note = Finding(source="event", analyzer="rollout", ref=WEB, errors=["rolled out"], severity=Severity.INFO)
+    unknown = Diagnosis(category=Category.UNKNOWN, summary="no root cause", confidence=0.1)
+    sure = Diagnosis(category=Category.IMAGE_PULL, summary="bad tag", confidence=0.9, root_cause=WEB)
+    anomaly = Trigger(type="anomaly", reason="5xx")
+
+    def unsure(**kw: object) -> bool:
+        return r.unsure(IncidentState(incident_id="inc-1", trigger=anomaly, looks=1, **kw), deps)  # type: ignore[arg-type]
+
+    assert unsure(findings=[broken, note], diagnosis=unknown)
+    assert not unsure(findings=[broken, note], diagnosis=sure)
+    # nothing above INFO: a healthy cluster is an answer, not a reason to wait and look again
+    assert not unsure(findings=[note], diagnosis=unknown)
+    assert not unsure(findings=[], diagnosis=unknown)
+    assert not r.unsure(IncidentState(incident_id="inc-1", trigger=anomaly, looks=99, findings=[broken],
+                                      diagnosis=unknown), deps)  # type: ignore[arg-type]

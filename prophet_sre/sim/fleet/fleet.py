@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import re
-import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -59,20 +58,6 @@ def _check_names(names: Sequence[str]) -> list[str]:
         if not _DNS_LABEL.match(n) or len(n) > 40:
             raise SimError(f"cluster name {n!r} must be a lowercase DNS label of at most 40 characters")
     return out
-
-
-def _free_ports(host: str, n: int) -> list[int]:
-    """`n` distinct free ports (sockets held open together so no port is handed out twice)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((host, 0))
-            socks.append(s)
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def _create(store: Store, obj: Obj) -> Obj:
@@ -124,9 +109,8 @@ class SimFleet:
         """
         if self._ready:
             return self
-        unset = [c for c in self.clusters.values() if c.port == 0]
-        for c, port in zip(unset, _free_ports(self.management.options.host, len(unset)), strict=True):
-            c.port = port
+        for c in self.clusters.values():
+            c.reserve_port()  # kubeconfig secrets name every endpoint before any server starts
         for c in self.clusters.values():
             c.bootstrap()
         mgmt = self.management.store

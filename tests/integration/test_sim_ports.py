@@ -1,0 +1,48 @@
+"""The simulated API server listens on the socket it reserved: no other process can take its port.
+
+Many simulators, Prometheus servers and MCP servers start at once under `pytest -n`; a port chosen as
+free and bound only later can be taken in between (`address already in use`). The cluster binds its
+socket when it picks the port and serves on that same socket.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from prophet_sre.errors import ProphetError
+from prophet_sre.sim.cluster import ClusterOptions, SimCluster
+from prophet_sre.tools.kube import KubeClient, Op
+
+
+def test_the_reserved_port_is_held_from_the_start_and_served_on(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    c = SimCluster(ClusterOptions())
+    port = c.reserve_port()
+    assert c.reserve_port() == port  # idempotent
+    with socket.socket() as other, pytest.raises(OSError):
+        other.bind((c.options.host, port))  # nobody else can have it, even before the server starts
+    c.start()
+    try:
+        assert c.port == port and c.url.endswith(f":{port}")
+        kube = KubeClient.from_kubeconfig(c.write_kubeconfig(tmp_path / "kubeconfig"))
+        try:
+            ns = kube.get_json("/api/v1/namespaces", op=Op("list", "namespaces"))
+        finally:
+            kube.close()
+        assert any(i["metadata"]["name"] == "default" for i in ns["items"])
+    finally:
+        c.stop()
+    with socket.socket() as again:
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind((c.options.host, port))  # released on stop
+
+
+def test_a_port_in_use_is_a_clear_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        c = SimCluster(ClusterOptions(port=taken.getsockname()[1]))
+        with pytest.raises(ProphetError, match="cannot listen on 127.0.0.1"):
+            c.start()
+        c.stop()
