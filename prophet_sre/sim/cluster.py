@@ -229,6 +229,12 @@ class SimCluster:
             self.port = int(sock.getsockname()[1])
         return self.port
 
+    def release_port(self) -> None:
+        """Close the reserved socket (after the server stopped, or for a cluster that never started)."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
         self._loop = loop
@@ -273,9 +279,7 @@ class SimCluster:
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        self.release_port()
         self._tmp.cleanup()
 
     def call_in_loop(self, fn: Any, *args: Any) -> Any:

@@ -200,6 +200,9 @@ class SimFleet:
         """Stop the management cluster first (its controller calls into the others), then the rest."""
         for cluster in sorted(self._started, key=lambda c: c is not self.management):
             cluster.stop()
+        for cluster in self.clusters.values():
+            if cluster not in self._started:
+                cluster.release_port()  # set up (ports reserved) but never served
         self._started.clear()
 
     def __enter__(self) -> SimFleet:

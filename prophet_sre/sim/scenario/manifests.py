@@ -139,6 +139,7 @@ def fresh_inventories(names: list[str], workers: int = 2) -> dict[str, Inventory
     except ImportError:  # pragma: no cover - a build without the fleet: plain clusters
         return {n: fresh_inventory(n, workers) for n in names}
     fleet = SimFleet(names, workers=workers, tls=False, controllers=False).setup()
+    fleet.stop()  # nothing was served: this only frees the ports `setup` reserved; the stores stay readable
     return {n: live_inventory(n, c.registry, c.store) for n, c in fleet.clusters.items()}
 
 
