@@ -9,7 +9,9 @@ relay still holds of it). Four detectors, each emitting `Finding(source=hubble, 
   of a small cluster (fewer pods than `min_peers`): `min_pairs` distinct (peer, port) pairs over at
   least `min_sweep_ports` ports and as many peers, also `fanout_factor` times its baseline. Only
   connection attempts count (TCP SYN without ACK, first datagrams), forwarded or dropped, so replies
-  and long-lived connections do not inflate it. Ref: the source pod.
+  and long-lived connections do not inflate it. A scan that goes on becomes its own baseline after one
+  window, so a wide or deep fan-out whose attempts mostly fail (`failed_share`: refused with RST or
+  dropped) fires whatever the baseline: that is probing, not a busy client. Ref: the source pod.
 - `eastwest.drops` - drops per window well above their baseline rate: policy drops (POLICY_DENIED,
   POLICY_DENY, ...) are reported on the pod whose traffic is dropped; SERVICE_BACKEND_NOT_FOUND on the
   Service that has no backends (that is what is broken, not its clients).
@@ -52,6 +54,7 @@ class EastWestConfig:
     min_pairs: int = 30
     min_sweep_ports: int = 5
     fanout_factor: float = 3.0
+    failed_share: float = 0.5
     min_drops: int = 10
     drop_factor: float = 3.0
     min_dns_errors: int = 10
@@ -123,7 +126,10 @@ class _Detector:
         cfg = self.cfg
         recent: dict[str, tuple[Peer, set[str], set[int], Counter[str]]] = {}
         pairs: dict[str, set[tuple[str, int]]] = defaultdict(set)
+        refused: Counter[str] = Counter()
         for f in self.recent:
+            if f.is_reply and "RST" in f.flags and f.destination.pod:
+                refused[f.destination.pod_ref] += 1  # the RST answers the pod that tried to connect
             if f.initiates and f.source.pod:
                 src, peers, ports, verdicts = recent.setdefault(f.source.pod_ref, (f.source, set(), set(), Counter()))
                 peers.add(f.destination.pod_ref or f.destination.ip)
@@ -148,15 +154,19 @@ class _Detector:
             bpairs = max((len(v) for (k, _), v in pairs_b.items() if k == key), default=0)
             sweep = len(pairs[key]) >= cfg.min_pairs and min(len(ports), len(peers)) >= cfg.min_sweep_ports \
                 and len(pairs[key]) >= cfg.fanout_factor * max(1, bpairs)
-            if not (wide or deep or sweep):
+            attempts = sum(verdicts.values())
+            failed = min(attempts, verdicts.get("DROPPED", 0) + refused[key])
+            probing = (len(peers) >= cfg.min_peers or len(ports) >= cfg.min_ports) and attempts > 0 \
+                and failed >= cfg.failed_share * attempts
+            if not (wide or deep or sweep or probing):
                 continue
             self.fanned.add(key)
             text = (f"pod {key} contacted {len(peers)} peers on {len(ports)} ports in {cfg.window_s:g}s "
-                    f"(baseline {bp})")
+                    f"(baseline {bp})" + (f"; {failed} of {attempts} attempts refused or dropped" if probing else ""))
             self._finding("eastwest.fanout", _pod_ref(src), text, parent=_parent(src), evidence={
                 "peers": len(peers), "ports": len(ports), "baseline_peers": bp, "baseline_ports": bq,
                 "sample_peers": sorted(peers)[:cfg.listed], "sample_ports": sorted(ports)[:2 * cfg.listed],
-                "attempts": sum(verdicts.values()), "dropped": verdicts.get("DROPPED", 0)})
+                "attempts": attempts, "dropped": verdicts.get("DROPPED", 0), "failed": failed})
 
     def drops(self) -> None:
         cfg = self.cfg

@@ -48,12 +48,18 @@ def postgres() -> Iterator[str]:
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
         shutil.chown(sock, "postgres")
-    port = _port()
     subprocess.run(_as_server_user([initdb, "-D", str(data), "-A", "trust", "-U", "postgres"]), check=True,
                    capture_output=True, timeout=120)
-    subprocess.run(_as_server_user([pg_ctl, "-D", str(data), "-l", str(log), "-w", "-o",
-                                    f"-p {port} -k {sock} -c listen_addresses=127.0.0.1", "start"]),
-                   check=True, capture_output=True, timeout=120)
+    for attempt in range(3):  # a free port can be taken by another test worker before the server binds it
+        port = _port()
+        started = subprocess.run(_as_server_user([pg_ctl, "-D", str(data), "-l", str(log), "-w", "-o",
+                                                  f"-p {port} -k {sock} -c listen_addresses=127.0.0.1", "start"]),
+                                 capture_output=True, timeout=120)
+        if started.returncode == 0:
+            break
+        taken = "already in use" in (log.read_text(errors="replace") if log.exists() else "")
+        if not taken or attempt == 2:
+            raise AssertionError(f"pg_ctl start failed ({started.returncode}): {started.stderr!r}")
     try:
         import psycopg
 

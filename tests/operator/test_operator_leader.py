@@ -1,7 +1,8 @@
 """Leader election with two real `prophet operator` processes against one simulated cluster.
 
-Both processes share one data directory (SQLite checkpoints, the audit log, the policy ledger), as two
-replicas share a volume or `PROPHET_CHECKPOINT_URL`. The first to take the Lease leads and opens the
+Both processes share one data directory (the audit log, the policy ledger) and one checkpointer - the
+SQLite file in it, or a real PostgreSQL server through `PROPHET_CHECKPOINT_URL` (started by the test) -
+as two replicas share a volume and a database. The first to take the Lease leads and opens the
 incident (human-in-loop, so it waits for approval); the follower must do nothing. The leader is killed
 with SIGKILL while the incident waits; the approval annotation is set; the follower takes the Lease
 after its duration, finds the pending incident in the checkpointer (listed in the object's status),
@@ -18,6 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,7 @@ from operator_world import (
 from prophet_sre.operator.controller import APPROVE_ANNOTATION
 from prophet_sre.operator.leader import LeaseConfig, LeaseElector
 from prophet_sre.policy.audit import verify
+from tests.agents.pg_support import postgres
 
 pytestmark = pytest.mark.timeout(240)
 PROPHET = [sys.executable, "-m", "prophet_sre"]
@@ -48,8 +51,9 @@ def _operator(env: dict[str, str], identity: str, log: Path) -> subprocess.Popen
                              "--health-port", "0", "--no-runbooks"], env=env, stdout=out, stderr=out)
 
 
-def test_kill_the_leader_while_an_approval_waits(tmp_path: Path) -> None:
-    with sim_world(tmp_path) as (_, kubeconfig, kube):
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_kill_the_leader_while_an_approval_waits(store: str, tmp_path: Path) -> None:
+    with sim_world(tmp_path) as (_, kubeconfig, kube), postgres() if store == "postgres" else nullcontext(None) as url:
         create_aa(kube, "hil", {"trigger": {"type": "k8sgpt", "namespaces": ["demo"]},
                                 "approvalMode": "human-in-loop",
                                 "constraints": {"allowedActions": ["rollback", "patch", "escalate"]}})
@@ -57,6 +61,8 @@ def test_kill_the_leader_while_an_approval_waits(tmp_path: Path) -> None:
         env = {**os.environ, "PROPHET_DATA_DIR": str(data), "PROPHET_KUBE__KUBECONFIG": str(kubeconfig),
                "HOME": str(tmp_path), "PROPHET_LOG_LEVEL": "INFO", "PROPHET_AGENTS__VERIFY_HOLD_S": "10",
                "PROPHET_AGENTS__VERIFY_POLL_S": "0.2"}
+        if url:
+            env["PROPHET_CHECKPOINT_URL"] = url
         elector = LeaseElector(kube, "observer", LeaseConfig(namespace="prophet-system"))
         first = _operator(env, "op-a", tmp_path / "a.log")
         second = None
