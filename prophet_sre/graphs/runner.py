@@ -88,13 +88,13 @@ class IncidentRunner:
     def resume(self, incident_id: str, *, approved: bool, by: str, reason: str = "") -> IncidentState:
         """Give a human's decision to an incident waiting for approval, and run it to the end."""
         with self._exclusive(incident_id):
-            if self.pending_request(incident_id) is None:
-                state = self.get(incident_id)
+            state = self.get(incident_id)
+            if state.outcome != Outcome.PENDING_APPROVAL or self.pending_request(incident_id) is None:
                 raise InvalidInput(f"incident {incident_id} is not waiting for approval "
                                    f"(outcome: {state.outcome.value if state.outcome else 'running'})")
             decision = Approval(approved=approved, by=by, reason=reason)
             self.remediation.invoke(Command(resume=decision.model_dump(mode="json")), self._config(incident_id),
-                                    context=self._resuming(self.get(incident_id)))
+                                    context=self._resuming(state))
             return self.get(incident_id)
 
     def _resuming(self, state: IncidentState) -> Deps:

@@ -112,13 +112,15 @@ class PrometheusServer:
         config = self.root / "prometheus.yml"
         config.write_text(config_text)
         deadline = time.monotonic() + timeout_s
-        for attempt in range(PORT_ATTEMPTS):
+        for _ in range(PORT_ATTEMPTS):
             # the port is free when chosen, but another process may take it before Prometheus binds it
             # (it cannot be handed a bound socket): that attempt fails fast and the next picks another
             self._launch(binary, config, _free_port())
-            if self._wait_ready(deadline, last=attempt == PORT_ATTEMPTS - 1):
+            if self._wait_ready(deadline):
                 return self.url
-        raise AssertionError("unreachable: the last attempt raises")  # pragma: no cover
+        tail = self.log_tail()
+        self.stop()
+        raise ToolUnavailable(f"prometheus found its port taken {PORT_ATTEMPTS} times in a row: {tail}")
 
     def _launch(self, binary: Path, config: Path, port: int) -> None:
         assert self.root is not None
@@ -131,14 +133,14 @@ class PrometheusServer:
         self._proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.url = f"http://127.0.0.1:{port}"
 
-    def _wait_ready(self, deadline: float, *, last: bool) -> bool:
-        """True when ready; False when it exited because its port was taken (and `last` is false)."""
+    def _wait_ready(self, deadline: float) -> bool:
+        """True when ready; False when it exited because its port was taken."""
         assert self._proc is not None
         while True:
             if self._proc.poll() is not None:
                 code = self._proc.returncode
                 tail = self.log_tail()
-                if not last and "address already in use" in tail:
+                if "address already in use" in tail:
                     log.info("prometheus: %s was taken before it could bind; trying another port", self.url)
                     self._proc = None
                     return False

@@ -12,7 +12,7 @@ keeps what the policy lets it see, and turns it into `Trigger`s:
    Deployment, a MachineDeployment's Cluster), else the object itself - and the findings about one
    target become one Trigger, strongest first, with a one-line `reason` from the strongest. Supporting
    evidence (`SUPPORTING_ONLY`: Hubble's new connection paths) rides along but never opens one alone.
-3. De-duplication on the cluster's clock: a Trigger records (type, target) when it is opened. A later
+3. De-duplication on the cluster's clock: a watch records each target when it opens its incident. A later
    group about the same target within `dedup_window_s` is the same incident, not a new one, whatever
    its findings: one failure shows up through several sources in turn (the kubelet's OOMKilled first,
    Prometheus' memory and restart scores a scrape later), and an SRE wants one page for it, as
@@ -136,7 +136,8 @@ class TriggerWatch:
         self._collector: Any = None
         self._now: datetime | None = None
         self._last_poll: datetime | None = None
-        self._opened: dict[tuple[str, str], datetime] = {}
+        self._opened: dict[str, datetime] = {}
+        """When each target's incident was opened (this watch's trigger type), for de-duplication."""
         self.last_notes: list[str] = list(self.init_notes)
         """Why the latest poll saw less than it should have: a source down, a fallback used, limits hit."""
 
@@ -232,13 +233,13 @@ class TriggerWatch:
             keys = list(dict.fromkeys(reason_key(f) for f in group))
             if set(keys) <= SUPPORTING_ONLY:
                 continue
-            if (self.spec.type, str(target)) in self._opened:
+            if str(target) in self._opened:
                 continue
             if len(out) >= MAX_TRIGGERS:
                 notes.append(f"up to {len(ordered) - i} more targets with findings (limit {MAX_TRIGGERS} per "
                              "poll); they are reported on the next polls")
                 break
-            self._opened[(self.spec.type, str(target))] = now
+            self._opened[str(target)] = now
             out.append(self._trigger(target, group, keys, got, now))
         return out
 
