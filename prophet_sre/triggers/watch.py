@@ -9,7 +9,8 @@ keeps what the policy lets it see, and turns it into `Trigger`s:
    with a `selector`, only objects the API server matches, or whose owning workload it matches (the
    server evaluates the selector, exactly as `kubectl get -l` does). INFO findings never open incidents.
 2. Grouping: every finding is attributed to a target - the workload it points at (a Pod's owning
-   Deployment, a MachineDeployment's Cluster), else the object itself - and the findings about one
+   Deployment, a MachineDeployment's Cluster, the one workload whose pods a Service lists as not ready),
+   else the object itself - and the findings about one
    target become one Trigger, strongest first, with a one-line `reason` from the strongest. Supporting
    evidence (`SUPPORTING_ONLY`: Hubble's new connection paths) rides along but never opens one alone.
 3. De-duplication on the cluster's clock: a watch records each target when it opens its incident. A later
@@ -72,9 +73,14 @@ def reason_key(f: Finding) -> str:
 
 
 def target_of(f: Finding) -> ResourceRef:
-    """The workload the evidence points at: the finding's parent (owning workload), else the object."""
+    """The workload the evidence points at: the finding's parent (owning workload), the workload behind a
+    Service's not-ready endpoints, else the object."""
     if f.parent is not None:
         return f.parent
+    backing = f.evidence.get("backing_workload")  # a Service whose not-ready pods are one workload's
+    if isinstance(backing, str) and "/" in backing:
+        kind, _, name = backing.partition("/")
+        return ResourceRef(cluster=f.ref.cluster, kind=kind, namespace=f.ref.namespace, name=name)
     if f.ref.kind == "Pod":
         from prophet_sre.tools.signals import workload_of_pod
 

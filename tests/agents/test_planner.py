@@ -261,3 +261,24 @@ def test_a_statefulset_gets_its_previous_revision_back_by_patch(clients: KubeCli
                                    "value": "nginx:1.27"}]
     assert {"kind": "statefulset", "target": "demo/cache"} in [{"kind": c.kind, "target": c.target}
                                                               for c in p.verification]
+
+
+
+def test_image_pull_checks_watch_the_reason_even_between_two_pulls(clients: KubeClients) -> None:
+    """Read between two pull attempts, a pod shows no failure reason at all (ContainerCreating); the plan
+    still watches the reason an image-pull failure shows, so 'no pod reports it now' is not a recovery."""
+    from prophet_sre.agents.planning.context import RuleContext
+    from prophet_sre.agents.planning.workloads import rollout_failure
+
+    class BetweenPulls(RuleContext):
+        def pods_of(self, obj):  # noqa: ANN001, ANN202 - every pod caught while its image is pulled again
+            pods = super().pods_of(obj)
+            for p in pods:
+                for cs in p["status"].get("containerStatuses") or []:
+                    cs["state"], cs["lastState"] = {"waiting": {"reason": "ContainerCreating"}}, {}
+            return pods
+
+    ctx = BetweenPulls(diagnosis("image_pull", "demo/statefulset/cache"), [], clients)
+    [first, *_] = rollout_failure(ctx)
+    assert first.actions[0].type != "escalate", first.actions
+    assert [c.target for c in first.checks if c.kind == "no_pod_reason"] == ["ImagePullBackOff"]

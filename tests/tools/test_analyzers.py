@@ -210,6 +210,28 @@ def test_service_texts() -> None:
                   "Service shop/half has event Error syncing load balancer"])]
 
 
+def test_service_names_the_one_workload_behind_its_not_ready_pods() -> None:
+    """A rollout stuck on a bad image shows up on the Service too; a trigger should page for the workload."""
+    rs = owner("ReplicaSet", "web-6d4b", api="apps/v1")
+    pods = [pod("web-6d4b-aaaaa", "Pending", [waiting("ImagePullBackOff")], owner=rs, labels={"pod-template-hash": "6d4b"}),
+            pod("web-6d4b-bbbbb", "Pending", [waiting("ContainerCreating")], owner=rs,
+                labels={"pod-template-hash": "6d4b"}),
+            pod("solo", "Pending", [waiting("ContainerCreating")])]
+    def eps(name: str, *names: str) -> dict[str, Any]:
+        return {"metadata": meta(name), "subsets": [{"notReadyAddresses": [
+            {"ip": "10.0.0.9", "targetRef": {"kind": "Pod", "name": n}} for n in names]}]}
+    found = {f.ref.name: f for f in run("Service", endpoints=[eps("web", "web-6d4b-aaaaa", "web-6d4b-bbbbb"),
+                                                              eps("mixed", "web-6d4b-aaaaa", "solo"),
+                                                              eps("gone", "web-6d4b-zzzzz")],
+                                        services=[{"metadata": meta(n)} for n in ("web", "mixed", "gone")], pods=pods)}
+    assert found["web"].evidence["backing_workload"] == "Deployment/web"
+    assert "backing_workload" not in found["mixed"].evidence  # two owners: the Service is the common point
+    assert "backing_workload" not in found["gone"].evidence  # a pod the snapshot does not have: no guess
+    from prophet_sre.triggers.watch import target_of
+
+    assert str(target_of(found["web"])) == f"{NS}/deployment/web"
+    assert str(target_of(found["mixed"])) == f"{NS}/service/mixed"
+
 def test_ingress_texts() -> None:
     ing = {"metadata": meta("web"), "spec": {"rules": [{"http": {"paths": [
         {"backend": {"service": {"name": "gone"}}}, {"backend": {"service": {"name": "ok"}}}]}}],

@@ -51,6 +51,10 @@ SUSPECT_FIELDS: dict[Category, tuple[str, ...]] = {
 }
 REVERTABLE = ("image", "command", "args")
 """Container fields a targeted patch restores from the last good revision or the last applied config."""
+WATCHED_REASONS = frozenset({"ImagePullBackOff", "CrashLoopBackOff", "ErrImagePull"})
+"""Reasons a verification check watches for (no pod showing them since the fix)."""
+TYPICAL_REASON = {Category.IMAGE_PULL: "ImagePullBackOff", Category.CRASHLOOP: "CrashLoopBackOff"}
+"""The reason watched when the pods, read between two tries, show none at that instant."""
 
 
 def _workload_or_escalate(ctx: RuleContext, what: str) -> tuple[ResourceRef, Obj] | Proposal:
@@ -119,9 +123,10 @@ def rollout_failure(ctx: RuleContext) -> list[Proposal]:
     ns = ref.namespace
     pods = ctx.pods_of(obj)
     bad = BAD_REASONS[cat]
-    seen = sorted({r for p in pods for r in pod_reasons(p)} & bad)
-    verify = [ck.workload_ready(ref)] + [ck.no_pod_reason(r, ns) for r in seen
-                                         if r in ("ImagePullBackOff", "CrashLoopBackOff", "ErrImagePull")]
+    seen = sorted({r for p in pods for r in pod_reasons(p)} & bad & WATCHED_REASONS)
+    if not seen and cat in TYPICAL_REASON:  # pods caught between two tries show no reason at this instant
+        seen = [TYPICAL_REASON[cat]]
+    verify = [ck.workload_ready(ref)] + [ck.no_pod_reason(r, ns) for r in seen]
     out: list[Proposal] = []
     if ref.kind == "Deployment":
         hist = history(ctx, obj)

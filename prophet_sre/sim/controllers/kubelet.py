@@ -321,7 +321,9 @@ class KubeletController(RunningContainers, Controller):
             c.stage, c.due = "pull_backoff", at + min(10.0 * 2 ** max(c.pull_backoff_n - 1, 0), MAX_BACKOFF_S)
         elif stage in ("pull_backoff", "crashloop", "config_error"):
             c.stage = "idle"
-            self._begin(pod, run, c, at, keep_waiting=stage == "config_error")
+            # the kubelet keeps showing why it waited (ImagePullBackOff, CrashLoopBackOff, the config error)
+            # while it retries: `kubectl get pods -w` never goes back to ContainerCreating
+            self._begin(pod, run, c, at, keep_waiting=True)
         elif stage == "creating":
             self._start(pod, run, c, at)
         elif stage in ("running", "stopping"):

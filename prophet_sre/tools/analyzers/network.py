@@ -2,7 +2,8 @@
 
 - Service reads Endpoints, as K8sGPT does: an Endpoints object with no subsets means the Service's
   selector matches no ready pod (one error per selector label - the labels to look for on pods); not-ready
-  addresses are listed by pod; every warning event on the Service is repeated. Endpoints carrying the
+  addresses are listed by pod (and when they all belong to one workload, `evidence.backing_workload`
+  names it); every warning event on the Service is repeated. Endpoints carrying the
   leader-election annotation (old-style locks, not real Services) are skipped.
 - Ingress: no ingress class; a class, backend Service or TLS Secret that does not exist.
 - NetworkPolicy: an empty pod selector (it applies to every pod in the namespace) or a selector that
@@ -14,6 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from prophet_sre.domain import Finding, Severity
+from prophet_sre.errors import ToolError
 from prophet_sre.tools.analyzers.base import Analyzer, Snapshot, finding
 from prophet_sre.tools.kube import objects as o
 
@@ -28,16 +30,18 @@ def service(snap: Snapshot) -> list[Finding]:
             continue
         ns, name = o.namespace(ep), o.name(ep)
         errors: list[str] = []
+        evidence: dict[str, object] = {}
         subsets = o.items(ep.get("subsets"))
         svc = snap.find("services", ns, name)
         if not subsets:
             selector = o.str_map(o.dig(svc, "spec", "selector")) if svc is not None else {}
             errors += [f"Service has no endpoints, expected label {k}={v}" for k, v in sorted(selector.items())]
         else:
-            pods = [f"{o.text(o.dig(a, 'targetRef', 'kind'))}/{o.text(o.dig(a, 'targetRef', 'name'))}"
-                    for s in subsets for a in o.items(s.get("notReadyAddresses"))]
+            refs = [o.mapping(a.get("targetRef")) for s in subsets for a in o.items(s.get("notReadyAddresses"))]
+            pods = [f"{o.text(r.get('kind'))}/{o.text(r.get('name'))}" for r in refs]
             if pods:
                 errors.append(f"Service has not ready endpoints, pods: [{' '.join(pods)}], expected {len(pods)}")
+                evidence["backing_workload"] = _one_workload(snap, ns, refs)
         seen: set[str] = set()
         for kind in ("Service", "Endpoints"):
             for ev in snap.warning_events(kind, ns, name):
@@ -47,9 +51,29 @@ def service(snap: Snapshot) -> list[Finding]:
                     errors.append(f"Service {ns}/{name} has event {o.text(ev.get('message'))}")
         if errors:
             target = svc if svc is not None else ep
-            out.append(finding(snap, "Service", "Service", target, errors, evidence={
-                "selector": o.str_map(o.dig(svc, "spec", "selector")) if svc is not None else {}}))
+            evidence["selector"] = o.str_map(o.dig(svc, "spec", "selector")) if svc is not None else {}
+            if not evidence.get("backing_workload"):
+                evidence.pop("backing_workload", None)
+            out.append(finding(snap, "Service", "Service", target, errors, evidence=evidence))
     return out
+
+
+def _one_workload(snap: Snapshot, namespace: str, refs: list[dict]) -> str:
+    """`Kind/name` of the one workload owning every not-ready pod, else "": the Service only shows that
+    workload's trouble, so an incident belongs to the workload (one page, not one per Service)."""
+    found = set()
+    for r in refs:
+        try:
+            pod = snap.find("pods", namespace, o.text(r.get("name"))) if o.text(r.get("kind")) == "Pod" else None
+        except ToolError:  # pods unreadable (RBAC): the Service finding stands on its own
+            return ""
+        if pod is None:
+            return ""
+        found.add(o.workload_of(pod))
+    if len(found) != 1:
+        return ""
+    kind, name = found.pop()
+    return f"{kind}/{name}" if kind != "Pod" else ""
 
 
 def _unique(texts: list[str]) -> list[str]:
@@ -101,7 +125,7 @@ def network_policy(snap: Snapshot) -> list[Finding]:
 
 
 ANALYZERS = (
-    Analyzer("Service", "Service", service, needs=("endpoints", "services")),
+    Analyzer("Service", "Service", service, needs=("endpoints", "services", "pods")),
     Analyzer("Ingress", "Ingress", ingress, needs=("ingresses", "ingressclasses", "services")),
     Analyzer("NetworkPolicy", "NetworkPolicy", network_policy, needs=("networkpolicies", "pods"), core=False),
 )

@@ -50,7 +50,11 @@ def test_unknown_tag_err_image_pull_then_back_off(cluster: Any) -> None:
     [backoff] = events(h, "web", "BackOff")
     assert (backoff["type"], backoff["message"]) == ("Normal", 'Back-off pulling image "nginx:nope"')
     assert "Error: ImagePullBackOff" in messages(h, "web", "Failed")
-    h.run_for(60)
+    seen = set()
+    for _ in range(120):  # retries keep the last reason up (a real `kubectl get pods -w` never shows
+        h.run_for(0.5, step=0.1)  # ContainerCreating again): alternating ErrImagePull / ImagePullBackOff
+        seen.add(status(h, "web")["state"]["waiting"]["reason"])
+    assert seen == {"ErrImagePull", "ImagePullBackOff"}
     pulls = events(h, "web", "Pulling")[0]["count"]
     assert 3 <= pulls <= 4  # 10s, 20s, 40s back-off between pulls
     p = h.get("Pod", "default", "web")
