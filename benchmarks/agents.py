@@ -14,6 +14,7 @@
    the honest number is at `--demo-speed 1`, where a sim second is a second.
 
 Usage: .venv/bin/python benchmarks/agents.py [--incidents 30] [--speed 50] [--demo-speed 1] [--skip-demo]
+       [--skip-overhead] [--case NAME ...]
 """
 
 from __future__ import annotations
@@ -80,13 +81,13 @@ def overhead(n: int, speed: float) -> None:
         cluster.stop()
 
 
-def demo_mttr(speed: float) -> None:
+def demo_mttr(speed: float, cases: tuple[str, ...] = CASES) -> None:
     from prophet_sre.evals.episode import run_episode
 
     print(f"\ntime to recovery on the demo cases (sim seconds, speed {speed:g}x):")
     print(f"  {'case':32s} {'outcome':10s} {'detect':>7s} {'act':>7s} {'repair':>7s} {'MTTR':>7s} {'wall s':>7s}")
     repairs, acts = [], []
-    for case in CASES:
+    for case in cases:
         r = run_episode(SUITE / f"{case}.yaml", speed=speed)
         fmt = [f"{v:7.1f}" if v is not None else "      -" for v in (r.detect_s, r.act_s, r.repair_s, r.mttr_s)]
         print(f"  {case:32s} {(r.outcome or 'error')[:10]:10s} {' '.join(fmt)} {r.wall_s:7.1f}", flush=True)
@@ -98,7 +99,7 @@ def demo_mttr(speed: float) -> None:
         med = statistics.median(repairs)
         print(f"  median repair {med:.1f} sim s (target <= 30 -> {'met' if med <= 30 else 'MISSED'}, ratio "
               f"{med / 30:.2f}); median act {statistics.median(acts) if acts else float('nan'):.1f} sim s; "
-              f"{len(repairs)}/{len(CASES)} recovered")
+              f"{len(repairs)}/{len(cases)} recovered")
 
 
 def main() -> None:
@@ -109,11 +110,12 @@ def main() -> None:
     ap.add_argument("--demo-speed", type=float, default=1.0, help="Sim speed of the demo cases (1: real time).")
     ap.add_argument("--skip-demo", action="store_true")
     ap.add_argument("--skip-overhead", action="store_true")
+    ap.add_argument("--case", action="append", choices=CASES, help="Only this demo case (repeatable).")
     args = ap.parse_args()
     if not args.skip_overhead:
         overhead(args.incidents, args.speed)
     if not args.skip_demo:
-        demo_mttr(args.demo_speed)
+        demo_mttr(args.demo_speed, tuple(args.case or CASES))
 
 
 if __name__ == "__main__":

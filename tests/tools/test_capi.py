@@ -199,15 +199,22 @@ def test_healthy_fleet_has_no_findings(inventory: FleetInventory) -> None:
 def test_degraded_cluster_is_reported_with_capis_words(fleet: Fleet, inventory: FleetInventory) -> None:
     fleet.sim.degrade("gcp")
     try:
+        first = eventually(lambda: _assert_state(inventory, "gcp", "degraded", probe=True), "gcp degraded")
+        # our probe sees the kubelets' heartbeat Leases go quiet first (~20 s in, the node controller waits 40 s)
+        # and keeps saying so while the fault lasts
+        silent = [p for p in first.problems if "stopped renewing their heartbeat Lease" in p]
+        assert silent and silent[0].startswith("2/3 Nodes of cluster gcp stopped renewing"), first.problems
+
         def gcp_degraded() -> Any:
             h = inventory.health()
             gcp = h.get("gcp")
-            assert gcp is not None and gcp.state == "degraded", gcp
+            assert gcp is not None and gcp.state == "degraded" and gcp.failing, gcp  # CAPI's own verdict too
             return h
-        health = eventually(gcp_degraded, "gcp degraded")
+        health = eventually(gcp_degraded, "gcp degraded in CAPI's conditions")
         assert {c.name: c.state for c in health.clusters} == {"aws": "healthy", "azure": "healthy", "gcp": "degraded"}
         gcp = health.get("gcp")
         assert gcp is not None and gcp.provider == "GCP"
+        assert any("stopped renewing their heartbeat Lease" in p for p in gcp.problems)
         assert gcp.problems[0].startswith("Cluster gcp has condition Available=False, reason NotAvailable: "
                                           "WorkersAvailable: MachineDeployment gcp-md-0: 0 available replicas")
         assert any(p.startswith("Cluster gcp has condition WorkersAvailable=False") for p in gcp.problems)
@@ -234,9 +241,10 @@ def test_degraded_cluster_is_reported_with_capis_words(fleet: Fleet, inventory: 
     eventually(lambda: _assert_state(inventory, "gcp", "healthy"), "gcp healthy again")
 
 
-def _assert_state(inventory: FleetInventory, name: str, state: str) -> None:
-    h = inventory.health(probe=False).get(name)
+def _assert_state(inventory: FleetInventory, name: str, state: str, *, probe: bool = False) -> Any:
+    h = inventory.health(probe=probe).get(name)
     assert h is not None and h.state == state, h
+    return h
 
 
 def test_api_down_makes_a_cluster_unreachable(fleet: Fleet, inventory: FleetInventory) -> None:
@@ -269,6 +277,25 @@ def test_our_own_probe_failing_means_unreachable(fleet: Fleet) -> None:
 
 
 # -- pure helpers -------------------------------------------------------------------------------------------
+def test_silent_leases_are_measured_against_the_newest_renewal() -> None:
+    from prophet_sre.tools.capi.health import Probe, assess, silent_leases
+    from prophet_sre.tools.capi.models import ClusterInfo
+
+    def lease(sec: int, duration: Any = 40) -> dict[str, Any]:
+        return {"spec": {"renewTime": f"2026-11-29T10:00:{sec:02d}.000000Z", "leaseDurationSeconds": duration}}
+    assert silent_leases([lease(50), lease(41), lease(25)]) == ((1, 3), 25.0)  # 9 s behind is on time, 25 s not
+    assert silent_leases([lease(5), lease(5), lease(59)]) == ((2, 3), 54.0)
+    assert silent_leases([lease(0), lease(1)]) == ((0, 2), 0.0)  # all quiet alike: nothing to compare with
+    assert silent_leases([lease(0, None), {"spec": {}}, {}]) == ((0, 0), 0.0)  # malformed Leases are skipped
+    info = ClusterInfo(name="aws", namespace=NS, provider="AWS", phase="Provisioned")
+    one = assess(info, Probe(reachable=True, nodes_ready=(3, 3), silent_nodes=(1, 3), silent_for_s=25))
+    assert one.state == "healthy"  # one quiet kubelet is a node problem, not the cluster's
+    most = assess(info, Probe(reachable=True, nodes_ready=(3, 3), silent_nodes=(2, 3), silent_for_s=25))
+    assert most.state == "degraded" and most.problems == [
+        "2/3 Nodes of cluster aws stopped renewing their heartbeat Lease (up to 25 s behind the newest; "
+        "kubelets renew every 10 s)"]
+
+
 def test_flatten_and_describe() -> None:
     msg = ("* WorkersAvailable:\n  * MachineDeployment gcp-md-0: 0 available replicas, at least 2 required\n"
            "* ControlPlaneAvailable: not ready")

@@ -196,7 +196,11 @@ class FleetInventory:
         except ToolError as e:  # no Secret, no permission, a bad kubeconfig: we cannot tell, and say why
             return health.Probe(reachable=None, error=str(e))
         ready = sum(1 for n in nodes if objects.dig(objects.condition(n, "Ready"), "status") == "True")
-        return health.Probe(reachable=True, nodes_ready=(ready, len(nodes)))
+        try:
+            silent, lag = health.silent_leases(client.list("leases", "kube-node-lease"))
+        except ToolError:  # heartbeats unreadable (RBAC): CAPI's conditions and the Node counts still tell
+            silent, lag = (0, 0), 0.0
+        return health.Probe(reachable=True, nodes_ready=(ready, len(nodes)), silent_nodes=silent, silent_for_s=lag)
 
     # -- global traffic ---------------------------------------------------------------------------------
     def traffic(self, route: str | None = None) -> TrafficSplit:
