@@ -232,10 +232,12 @@ class SimCluster:
         return self.port
 
     def release_port(self) -> None:
-        """Close the reserved socket (after the server stopped, or for a cluster that never started)."""
+        """Close the reserved sockets - the API server's and /metrics' - after the servers stopped, or for a
+        cluster that never started."""
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+        self.metrics.release()  # [traffic/metrics]
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()

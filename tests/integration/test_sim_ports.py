@@ -49,3 +49,31 @@ def test_a_port_in_use_is_a_clear_error() -> None:
         with pytest.raises(ProphetError, match="cannot listen on 127.0.0.1"):
             c.start()
         c.stop()
+
+
+def test_the_metrics_port_is_held_from_its_first_use_until_stop() -> None:
+    """Prometheus is configured with `metrics_url` before the cluster starts (the eval worlds do so): the
+    port must already be ours then (an eval run crashed on `address already in use` when it was not)."""
+    import urllib.request
+
+    c = SimCluster(ClusterOptions())
+    url = c.metrics_url
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    with socket.socket() as other, pytest.raises(OSError):
+        other.bind((c.options.host, port))
+    c.start()
+    try:
+        assert c.metrics_url == url
+        with urllib.request.urlopen(url, timeout=10) as r:  # noqa: S310 - our own simulator
+            assert r.status == 200 and b"kube_pod_info" in r.read()
+    finally:
+        c.stop()
+    with socket.socket() as again:
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind((c.options.host, port))  # released on stop
+    unstarted = SimCluster(ClusterOptions())
+    port = int(unstarted.metrics_url.rsplit(":", 1)[1].split("/")[0])
+    unstarted.stop()  # never started: the reserved socket is closed all the same
+    with socket.socket() as again:
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind((unstarted.options.host, port))

@@ -64,16 +64,33 @@ class MetricsServer:
         self.host = host
         self.port = port
         self._server: asyncio.AbstractServer | None = None
+        self._sock: socket.socket | None = None
         self._conns: set[asyncio.Task[None]] = set()
 
     @property
     def url(self) -> str:
-        """The scrape URL (a free port is chosen on first use when none was given)."""
-        if self.port == 0:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                s.bind((self.host, 0))
-                self.port = int(s.getsockname()[1])
+        """The scrape URL. Without a port, the first use binds a listening socket the server later serves
+        on: a Prometheus is configured with this URL before the cluster starts, and nothing else (another
+        test worker, another simulator) may take the port in between."""
+        if self.port == 0 and self._sock is None:
+            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((self.host, 0))
+                sock.listen(128)
+            except OSError:
+                sock.close()
+                raise
+            self._sock = sock
+            self.port = int(sock.getsockname()[1])
         return f"http://{self.host}:{self.port}/metrics"
+
+    def release(self) -> None:
+        """Close a socket reserved by `url` that no server took over (a cluster that never started)."""
+        if self._sock is not None and self._server is None:
+            self._sock.close()
+        self._sock = None
 
     def controllers(self) -> list[Controller]:
         return self.metrics.controllers()
@@ -83,7 +100,11 @@ class MetricsServer:
 
     async def start(self) -> None:
         _ = self.url
-        self._server = await asyncio.start_server(self._handle, self.host, self.port, reuse_address=True)
+        if self._sock is not None:  # the server owns the reserved socket from now on and closes it
+            self._server = await asyncio.start_server(self._handle, sock=self._sock)
+            self._sock = None
+        else:
+            self._server = await asyncio.start_server(self._handle, self.host, self.port, reuse_address=True)
 
     async def stop(self) -> None:
         if self._server is not None:
