@@ -39,6 +39,7 @@ from prophet_sre.sim.netpolicy import PolicyEngine  # [hubble/netpolicy]
 from prophet_sre.sim.registry import Registry, ResourceType
 from prophet_sre.sim.scenario import apply as scenario_apply
 from prophet_sre.sim.scenario.apply import Loaded
+from prophet_sre.sim.sockets import listening_socket
 from prophet_sre.sim.store import Store, WatchEvent
 from prophet_sre.sim.tls import ServingCert, make_serving_cert
 from prophet_sre.sim.traffic import TrafficModel  # [traffic/metrics]
@@ -216,19 +217,11 @@ class SimCluster:
         The server later serves on this very socket, so nothing else - another test worker, a Prometheus
         started meanwhile - can take the port between choosing it and listening on it."""
         if self._sock is None:
-            family = socket.AF_INET6 if ":" in self.options.host else socket.AF_INET
-            # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets that say so (proto 0 would
-            # leave Nagle on and add ~40 ms to every small response)
-            sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
             try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind((self.options.host, self.port))
-                sock.listen(2048)
+                self._sock = listening_socket(self.options.host, self.port, backlog=2048)
             except OSError as e:
-                sock.close()
                 raise SimError(f"cannot listen on {self.options.host}:{self.port}: {e}") from e
-            self._sock = sock
-            self.port = int(sock.getsockname()[1])
+            self.port = int(self._sock.getsockname()[1])
         return self.port
 
     def release_port(self) -> None:

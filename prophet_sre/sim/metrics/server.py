@@ -19,6 +19,7 @@ from prophet_sre.sim.metrics import app
 from prophet_sre.sim.metrics.cadvisor import ContainerMeter, MeterController
 from prophet_sre.sim.metrics.kube_state import KubeStateMetrics
 from prophet_sre.sim.metrics.text import CONTENT_TYPE, Exposition
+from prophet_sre.sim.sockets import listening_socket
 from prophet_sre.sim.traffic.model import counters_of
 
 log = logging.getLogger(__name__)
@@ -73,17 +74,8 @@ class MetricsServer:
         on: a Prometheus is configured with this URL before the cluster starts, and nothing else (another
         test worker, another simulator) may take the port in between."""
         if self.port == 0 and self._sock is None:
-            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind((self.host, 0))
-                sock.listen(128)
-            except OSError:
-                sock.close()
-                raise
-            self._sock = sock
-            self.port = int(sock.getsockname()[1])
+            self._sock = listening_socket(self.host)
+            self.port = int(self._sock.getsockname()[1])
         return f"http://{self.host}:{self.port}/metrics"
 
     def release(self) -> None:

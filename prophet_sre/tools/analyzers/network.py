@@ -16,7 +16,7 @@ from collections import defaultdict
 
 from prophet_sre.domain import Finding, Severity
 from prophet_sre.errors import ToolError
-from prophet_sre.tools.analyzers.base import Analyzer, Snapshot, finding
+from prophet_sre.tools.analyzers.base import Analyzer, Obj, Snapshot, finding
 from prophet_sre.tools.kube import objects as o
 
 LEADER_ANNOTATION = "control-plane.alpha.kubernetes.io/leader"
@@ -41,7 +41,8 @@ def service(snap: Snapshot) -> list[Finding]:
             pods = [f"{o.text(r.get('kind'))}/{o.text(r.get('name'))}" for r in refs]
             if pods:
                 errors.append(f"Service has not ready endpoints, pods: [{' '.join(pods)}], expected {len(pods)}")
-                evidence["backing_workload"] = _one_workload(snap, ns, refs)
+                if workload := _one_workload(snap, ns, refs):
+                    evidence["backing_workload"] = workload
         seen: set[str] = set()
         for kind in ("Service", "Endpoints"):
             for ev in snap.warning_events(kind, ns, name):
@@ -52,13 +53,11 @@ def service(snap: Snapshot) -> list[Finding]:
         if errors:
             target = svc if svc is not None else ep
             evidence["selector"] = o.str_map(o.dig(svc, "spec", "selector")) if svc is not None else {}
-            if not evidence.get("backing_workload"):
-                evidence.pop("backing_workload", None)
             out.append(finding(snap, "Service", "Service", target, errors, evidence=evidence))
     return out
 
 
-def _one_workload(snap: Snapshot, namespace: str, refs: list[dict]) -> str:
+def _one_workload(snap: Snapshot, namespace: str, refs: list[Obj]) -> str:
     """`Kind/name` of the one workload owning every not-ready pod, else "": the Service only shows that
     workload's trouble, so an incident belongs to the workload (one page, not one per Service)."""
     found = set()

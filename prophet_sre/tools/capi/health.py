@@ -14,6 +14,7 @@ does the I/O and calls `assess`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from prophet_sre.tools.capi.models import ClusterHealth, ClusterInfo, HealthState
 from prophet_sre.tools.kube.objects import parse_time
@@ -37,7 +38,7 @@ class Probe:
     """How far the most silent Lease is behind the newest one."""
 
 
-def silent_leases(leases: list[dict]) -> tuple[tuple[int, int], float]:
+def silent_leases(leases: list[dict[str, Any]]) -> tuple[tuple[int, int], float]:
     """(silent, total) and the largest lag, for the Leases of `kube-node-lease` (see `Probe.silent_nodes`).
 
     Measured against the newest renewal in the same cluster, not against our clock: no skew between
