@@ -5,14 +5,17 @@ operator, the eval harness). Each incident is a LangGraph thread whose id is the
 incident can be resumed by any process that opens the same checkpointer: `prophet approve ID` after a
 restart, or another operator replica after a failover.
 
-Resuming is exclusive: a lock file per incident under the data directory stops two processes from
-resuming the same incident at once (the second gets a Conflict), and the execute step skips actions the
-audit log already records as executed, so an approval can never run a plan twice.
+Running and resuming are exclusive: a lock file per incident under the data directory stops two
+processes from running the same incident at once (the second gets a Conflict), and the execute step skips
+actions the audit log already records as executed, so an approval can never run a plan twice. A resume
+first runs an incident whose process died before its approval request was checkpointed up to that
+request again (only steps that write nothing to the cluster are re-run).
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import secrets
 from collections.abc import Iterator
@@ -30,6 +33,11 @@ from prophet_sre.graphs.context import Deps
 from prophet_sre.graphs.state import Approval, ApprovalMode, IncidentState, Outcome, Trigger
 from prophet_sre.policy.merge import merge_strictest
 from prophet_sre.policy.spec import AutonomousActionSpec
+
+log = logging.getLogger(__name__)
+BEFORE_APPROVAL = frozenset({"gather_context", "diagnose", "look_again", "retrieve_runbooks", "plan", "critique",
+                             "approval"})
+"""Remediation steps that come before a human's decision (none of them writes to the cluster)."""
 
 
 def new_incident_id(prefix: str = "inc") -> str:
@@ -53,7 +61,8 @@ class IncidentRunner:
         initial = IncidentState(incident_id=incident_id, trigger=trigger,
                                 mode=mode or self.deps.policy.approval_mode,
                                 policy=self.deps.policy.model_dump(mode="json", by_alias=True))
-        self.remediation.invoke(initial, self._config(incident_id), context=self.deps)
+        with self._exclusive(incident_id):  # `prophet approve` must not continue it while it runs here
+            self.remediation.invoke(initial, self._config(incident_id), context=self.deps)
         return self.get(incident_id)
 
     def ask(self, question: str, *, namespace: str | None = None) -> IncidentState:
@@ -88,6 +97,7 @@ class IncidentRunner:
     def resume(self, incident_id: str, *, approved: bool, by: str, reason: str = "") -> IncidentState:
         """Give a human's decision to an incident waiting for approval, and run it to the end."""
         with self._exclusive(incident_id):
+            self._run_up_to_approval(incident_id)
             state = self.get(incident_id)
             if state.outcome != Outcome.PENDING_APPROVAL or self.pending_request(incident_id) is None:
                 raise InvalidInput(f"incident {incident_id} is not waiting for approval "
@@ -96,6 +106,20 @@ class IncidentRunner:
             self.remediation.invoke(Command(resume=decision.model_dump(mode="json")), self._config(incident_id),
                                     context=self._resuming(state))
             return self.get(incident_id)
+
+    def _run_up_to_approval(self, incident_id: str) -> None:
+        """Run an incident whose process died before its approval request was checkpointed up to that
+        request again. The critique's decision (what `prophet incidents` shows as waiting) is audited
+        inside its step, the step's checkpoint is written after it: a kill in between leaves a thread
+        that no process continues. Only steps before the approval are re-run - none writes to the
+        cluster - so an action can never run twice this way."""
+        snap = self.remediation.get_state(self._config(incident_id))
+        if not snap.values or snap.interrupts or not snap.next or not set(snap.next) <= BEFORE_APPROVAL:
+            return
+        state = IncidentState.model_validate(snap.values)
+        log.warning("incident %s stopped before %s (its process died?): running it up to the approval request",
+                    incident_id, ", ".join(snap.next))
+        self.remediation.invoke(None, self._config(incident_id), context=self._resuming(state))
 
     def _resuming(self, state: IncidentState) -> Deps:
         """The dependencies to resume `state` with: under the policy it was opened under, made stricter by
@@ -115,7 +139,7 @@ class IncidentRunner:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as e:
-                raise Conflict(f"incident {incident_id} is being resumed by another process") from e
+                raise Conflict(f"incident {incident_id} is being run or resumed by another process") from e
             yield
         finally:
             os.close(fd)
